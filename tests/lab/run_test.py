@@ -76,6 +76,20 @@ def test_host_stays_clean_except_binds(tmp_path):
     assert not os.path.exists('/etc/containers/containers.conf.d/50-lab.conf')
 
 
+def test_host_is_read_only_even_to_hostfs_mounted_in_the_lab(tmp_path):
+    """A command in the lab that mounts the host's / through hostfs still cannot write it."""
+    tag = uuid.uuid4().hex
+    script = (f'mkdir -p /mnt/host && mount -t hostfs -o / hostfs /mnt/host && '
+              f'! touch /mnt/host/etc/lab-escape-{tag} && ! touch /mnt/host/tmp/lab-escape-{tag} && '
+              f'touch /mnt/host{tmp_path}/through-bind')
+    result = lab('sh', '-c', script, options=('--bind', str(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    assert 'Read-only file system' in result.stderr
+    assert not os.path.exists(f'/etc/lab-escape-{tag}')
+    assert not os.path.exists(f'/tmp/lab-escape-{tag}')
+    assert (tmp_path / 'through-bind').exists()
+
+
 def test_cwd_environment_and_system(tmp_path):
     env = dict(os.environ, LAB_TEST_VALUE='a b\tc\'d"e$f', TERM='xterm', SSH_AUTH_SOCK='/x')
     (tmp_path / 'marker').write_text('here\n')

@@ -76,27 +76,26 @@ def ensure_service(module):
     table = ipvsadm.read_table()
     options = dict(state=params['state'], purge=params['purge_real_servers'], drain=params['drain'])
     commands, after = ipvs.plan(table, service, dests, **options)
-    before_text = ipvs.render_entry(*table.get(service.key, (None, {})))
-    result = dict(changed=bool(commands), commands=commands,
-                  diff=dict(before=before_text, after=ipvs.render_entry(*after),
-                            before_header='%s (before)' % ipvs.describe_key(service.key),
-                            after_header='%s (after)' % ipvs.describe_key(service.key)))
+    result = dict(changed=bool(commands), commands=commands)
+    if module._diff:
+        name = ipvs.describe_key(service.key)
+        result['diff'] = dict(before=ipvs.render_entry(*table.get(service.key, (None, {}))),
+                              after=ipvs.render_entry(*after),
+                              before_header='%s (before)' % name, after_header='%s (after)' % name)
 
     if commands and not module.check_mode:
         rc, out, err = ipvsadm.restore(commands)
-        now = ipvsadm.read_table()
-        # ipvsadm -R goes on after a line the kernel refuses and exits with the last line's status:
-        # what the batch did is read back from the kernel, not inferred from the exit code.
-        remaining, after = ipvs.plan(now, service, dests, **options)
-        if remaining:
-            applied = [c for c in commands if c not in remaining]
-            ipvsadm.fail('ipvsadm -R (%d of %d changes applied; not applied: %s)'
-                         % (len(applied), len(commands), '; '.join(remaining)),
-                         rc, out, err, applied=applied, not_applied=remaining, commands=commands)
-        if err.strip():
+        # ipvsadm -R prints an error for each line the kernel refuses, goes on with the next, and exits
+        # with the last line's status. A clean batch is taken at its word; otherwise what it did is
+        # read back from the kernel, not inferred from the exit code.
+        if rc != 0 or err.strip():
+            remaining, _ = ipvs.plan(ipvsadm.read_table(), service, dests, **options)
+            if remaining:
+                applied = [c for c in commands if c not in remaining]
+                ipvsadm.fail('ipvsadm -R (%d of %d changes applied; not applied: %s)'
+                             % (len(applied), len(commands), '; '.join(remaining)),
+                             rc, out, err, applied=applied, not_applied=remaining, commands=commands)
             module.warn('ipvsadm -R said: %s' % err.strip())
-    entry = after if after[0] is not None else None
-    result['service'] = ipvs.service_to_dict(*entry) if entry else None
     module.exit_json(**result)
 
 

@@ -215,24 +215,13 @@ commands:
   type: list
   elements: str
   sample: ["-A -t 198.18.0.144:80 -s wlc -p 3", "-a -t 198.18.0.144:80 -r 198.18.1.132:80 -m -w 1"]
-service:
-  description: The service as it is after the task (as it would be, in check mode); null once absent.
-  returned: always
+diff:
+  description: The service and its real servers before and after, as C(ipvsadm -S -n) lines.
+  returned: in diff mode
   type: dict
   sample:
-    protocol: tcp
-    address: 198.18.0.144
-    port: 80
-    fwmark: null
-    family: ipv4
-    scheduler: wlc
-    scheduler_flags: []
-    persistent: 3
-    persistent_netmask: 255.255.255.255
-    persistence_engine: null
-    one_packet: false
-    real_servers:
-      - {address: 198.18.1.132, port: 80, forwarding: nat, weight: 1, upper_threshold: 0, lower_threshold: 0}
+    before: ""
+    after: "-A -t 198.18.0.144:80 -s wlc -p 3\n-a -t 198.18.0.144:80 -r 198.18.1.132:80 -m -w 1\n"
 applied:
   description: When the batch failed part way, the lines the kernel's table shows as done.
   returned: on failure of ipvsadm -R

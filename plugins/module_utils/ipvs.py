@@ -428,7 +428,7 @@ def render_entry(service, dests):
     if service is None:
         return ''
     lines = [render_service(service)]
-    lines += [render_dest(service.key, d) for _, d in sorted(dests.items())]
+    lines += [render_dest(service.key, dests[dkey]) for dkey in sorted(dests)]
     return '\n'.join(lines) + '\n'
 
 
@@ -499,7 +499,7 @@ def service_to_dict(service, dests):
         data.update(fwmark=key[2], protocol=None, address=None, port=None)
     else:
         data.update(fwmark=None, protocol=key[2], address=key[3], port=key[4])
-    data['real_servers'] = [dest_to_dict(d) for _, d in sorted(dests.items())]
+    data['real_servers'] = [dest_to_dict(dests[dkey]) for dkey in sorted(dests)]
     return data
 
 

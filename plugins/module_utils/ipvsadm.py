@@ -41,7 +41,7 @@ class Ipvsadm:
         if rc != 0:
             self.fail('ipvsadm -Sn', rc, out, err)
         table = self._parse(ipvs.parse_save, out, 'ipvsadm -Sn')
-        if any(dests for _, dests in table.values()):
+        if any(entry[1] for entry in table.values()):
             rc, listing, err = self.run(['-L', '-n', '--thresholds'])
             if rc != 0:
                 self.fail('ipvsadm -Ln --thresholds', rc, listing, err)
@@ -89,7 +89,7 @@ def ensure_service(module):
         # with the last line's status. A clean batch is taken at its word; otherwise what it did is
         # read back from the kernel, not inferred from the exit code.
         if rc != 0 or err.strip():
-            remaining, _ = ipvs.plan(ipvsadm.read_table(), service, dests, **options)
+            remaining = ipvs.plan(ipvsadm.read_table(), service, dests, **options)[0]
             if remaining:
                 applied = [c for c in commands if c not in remaining]
                 ipvsadm.fail('ipvsadm -R (%d of %d changes applied; not applied: %s)'

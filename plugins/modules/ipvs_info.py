@@ -16,7 +16,7 @@ description:
   - With O(counters), adds each entry's counters (C(ipvsadm -L -n --stats --exact)) and each real
     server's active and inactive connections.
 author:
-  - lvs.cluster contributors
+  - lvs.cluster maintainers (@lvs-cluster)
 requirements:
   - ipvsadm 1.28 or later on the managed host
   - a kernel with IPVS (the C(ip_vs) module)
@@ -26,9 +26,11 @@ attributes:
     description: It only reads.
   diff_mode:
     support: none
+    description: It changes nothing.
   platform:
     support: full
     platforms: posix
+    description: Linux only, the kernel's IPVS.
 options:
   counters:
     description:

@@ -19,7 +19,7 @@ description:
     line the kernel refuses; what was applied is taken from the kernel, not from an exit code.
   - Bad input fails before anything is touched, with a message that names the field.
 author:
-  - lvs.cluster contributors
+  - lvs.cluster maintainers (@lvs-cluster)
 requirements:
   - ipvsadm 1.28 or later on the managed host
   - a kernel with IPVS (the C(ip_vs) module)
@@ -33,6 +33,7 @@ attributes:
   platform:
     support: full
     platforms: posix
+    description: Linux only, the kernel's IPVS.
 options:
   state:
     description:

@@ -154,7 +154,7 @@ def test_tunnel_may_carry_ipv4_real_servers_in_an_ipv6_service():
     service, dests = desired(address='2001:DB8::1', persistent_netmask='64', forwarding='tunnel',
                              real_servers=[dict(address='198.18.1.132'), dict(address='2001:db8:0::2')])
     assert service.key == ('addr', 'ipv6', 'tcp', '2001:db8::1', 80)
-    assert [d.address for _, d, _ in dests] == ['198.18.1.132', '2001:db8::2']
+    assert [entry[1].address for entry in dests] == ['198.18.1.132', '2001:db8::2']
 
 
 def test_defaults_follow_ipvsadm():
@@ -182,7 +182,7 @@ def test_plan_creates_service_then_real_servers():
 
 def test_plan_is_empty_when_the_table_already_matches():
     service, dests = desired()
-    _, after = ipvs.plan({}, service, dests)
+    after = ipvs.plan({}, service, dests)[1]
     table = ipvs.parse_save(ipvs.render_entry(*after))
     assert ipvs.plan(table, service, dests, purge=True) == ([], after)
 
@@ -191,7 +191,7 @@ def test_plan_edits_the_service_with_its_full_spec():
     table = ipvs.parse_save(fixture_text('sn_mixed.txt'))
     service, dests = desired(scheduler='rr', persistent=0,
                              real_servers=[dict(address='198.18.1.132'), dict(address='198.18.1.133', port=8080, weight=2)])
-    commands, _ = ipvs.plan(table, service, dests)
+    commands = ipvs.plan(table, service, dests)[0]
     assert commands == ['-E -t 198.18.0.144:80 -s rr']
 
 
@@ -201,7 +201,7 @@ def test_plan_edits_a_changed_real_server_and_resets_thresholds_it_does_not_want
     service, dests = desired(real_servers=[dict(address='198.18.1.133', port=8080, weight=2, upper_threshold=100,
                                                 lower_threshold=10),
                                            dict(address='198.18.1.134', port=8080, weight=5)])
-    commands, _ = ipvs.plan(table, service, dests)
+    commands = ipvs.plan(table, service, dests)[0]
     assert commands == ['-e -t 198.18.0.144:80 -r 198.18.1.134:8080 -m -w 5']
 
 

@@ -4,6 +4,7 @@ Run on the host, as root:  .venv/bin/pytest tests/lab/run_test.py
 """
 
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -47,6 +48,11 @@ def test_lab_that_dies_exits_125():
     result = lab('halt', '-f', '-f')
     assert result.returncode == 125
     assert 'ended before the command did' in result.stderr
+    # the runner keeps that lab's run directory for a look; this one is not needed
+    match = re.search(r'\((/\S+)/uml\.log\)', result.stderr)
+    assert match, result.stderr
+    assert match.group(1).startswith(os.path.join(REPO, '.lab', 'run', ''))
+    shutil.rmtree(match.group(1))
 
 
 def test_timeout_exits_124():

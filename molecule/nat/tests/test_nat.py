@@ -1,0 +1,73 @@
+"""Verify the NAT cluster of inventories/lab: table, settings, routes, boot units, and traffic."""
+
+import lvsprobe
+import pytest
+
+VIP, PORT = "198.18.0.144", 80
+DIRECTOR_INT, INTERNAL = "198.18.1.130", "198.18.1.0/24"
+REAL_SERVERS = {"rs1": "198.18.1.132", "rs2": "198.18.1.133"}
+# inventories/lab/host_vars/client.yml: the service is persistent, see playbooks/prove.yml
+SOURCES = ["198.18.0.151", "198.18.0.152", "198.18.0.153", "198.18.0.154"]
+
+
+@pytest.fixture(scope="module")
+def director():
+    return lvsprobe.node("director")
+
+
+@pytest.fixture(scope="module")
+def client():
+    return lvsprobe.node("client")
+
+
+def test_ipvs_table_is_the_inventory(director):
+    assert lvsprobe.ipvs_lines(director) == {
+        f"-A -t {VIP}:{PORT} -s wlc -p 3",
+        *(f"-a -t {VIP}:{PORT} -r {address}:{PORT} -m -w 1" for address in REAL_SERVERS.values()),
+    }
+
+
+def test_ipvs_table_is_saved_for_boot(director):
+    saved = director.file("/etc/ipvsadm.rules").content_string
+    assert saved == "# ipvsadm.rules\n" + director.check_output("ipvsadm -S -n") + "\n"
+    assert 'AUTO="true"' in director.file("/etc/default/ipvsadm").content_string
+    assert director.service("ipvsadm").is_enabled
+    assert director.service("lvs-director").is_enabled
+
+
+def test_director_forwards_and_sends_no_redirects(director):
+    assert lvsprobe.sysctl(director, "net.ipv4.ip_forward") == "1"
+    for conf in ("all", "default", "eth0", "eth1"):
+        assert lvsprobe.sysctl(director, f"net.ipv4.conf.{conf}.send_redirects") == "0", conf
+    kept = director.file("/etc/sysctl.d/90-lvs-director.conf").content_string
+    assert "net.ipv4.ip_forward = 1" in kept
+
+
+def test_director_masquerades_the_internal_network_once(director):
+    rules = director.check_output("iptables -w -t nat -S POSTROUTING").splitlines()
+    ours = [r for r in rules if "MASQUERADE" in r and "lvs.cluster" in r]
+    assert len(ours) == 1, rules
+    assert f"-s {INTERNAL} ! -d {INTERNAL}" in ours[0]
+
+
+def test_director_modules_listed_for_boot(director):
+    listed = director.file("/etc/modules-load.d/lvs-director.conf").content_string.split()
+    assert "ip_vs" in listed and "ip_vs_wlc" in listed
+
+
+@pytest.mark.parametrize("name", sorted(REAL_SERVERS))
+def test_real_server_routes_through_the_director(name):
+    rs = lvsprobe.node(name)
+    assert rs.check_output("ip -4 route show default").split()[:3] == ["default", "via", DIRECTOR_INT]
+    assert rs.service("lvs-realserver").is_enabled
+
+
+def test_traffic_reaches_every_real_server(client):
+    answers = lvsprobe.send_requests(client, VIP, PORT, 20, SOURCES)
+    assert len(answers) == 20
+    assert not [a for a in answers if a[1].startswith("FAILED")], answers
+    seen = lvsprobe.by_source(answers)
+    # persistence: each client address stayed on one real server ...
+    assert all(len(counts) == 1 for counts in seen.values()), seen
+    # ... and the addresses together reached every real server
+    assert {answer for _, answer in answers} == set(REAL_SERVERS), seen

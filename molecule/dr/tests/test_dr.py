@@ -57,7 +57,7 @@ def test_real_server_holds_the_vip_on_lo_and_hides_it(name):
 def test_traffic_reaches_every_real_server(client, director):
     answers = lvsprobe.send_requests(client, VIP, PORT, 20)
     assert not [a for a in answers if a[1].startswith("FAILED")], answers
-    assert {answer for _, answer in answers} == set(REAL_SERVERS), answers
+    assert {answer for _source, answer in answers} == set(REAL_SERVERS), answers
     # the client learnt the VIP's MAC address from the director, not from a real server that
     # also sits on lvs-ext (arp_ignore/arp_announce at work)
     neigh = client.check_output(f"ip neigh show {VIP}")

@@ -70,4 +70,4 @@ def test_traffic_reaches_every_real_server(client):
     # persistence: each client address stayed on one real server ...
     assert all(len(counts) == 1 for counts in seen.values()), seen
     # ... and the addresses together reached every real server
-    assert {answer for _, answer in answers} == set(REAL_SERVERS), seen
+    assert {answer for _source, answer in answers} == set(REAL_SERVERS), seen

@@ -55,4 +55,4 @@ def test_real_server_receives_on_tunl0(name):
 def test_traffic_reaches_every_real_server(client):
     answers = lvsprobe.send_requests(client, VIP, PORT, 20)
     assert not [a for a in answers if a[1].startswith("FAILED")], answers
-    assert {answer for _, answer in answers} == set(REAL_SERVERS), answers
+    assert {answer for _source, answer in answers} == set(REAL_SERVERS), answers

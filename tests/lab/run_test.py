@@ -183,3 +183,18 @@ def test_two_labs_at_once():
     for name, result in results.items():
         assert result.returncode == 0, result.stderr
         assert result.stdout == f'{name}\n'
+
+
+def test_threads_keep_their_own_vector_registers(tmp_path):
+    """On hosts with AMX the lab kernel runs only with uml-xstate.so, which rewrites how it sets a
+    process's vector registers: threads taking turns on the lab's CPU must each keep their own
+    (xstate_check.c: a pattern per thread in zmm31, checked while they are switched)."""
+    with open('/proc/cpuinfo', encoding='ascii') as cpuinfo:
+        if ' avx512f' not in cpuinfo.read():
+            pytest.skip('this CPU has no AVX-512')
+    program = tmp_path / 'xstate_check'
+    subprocess.run(['gcc', '-O1', '-pthread', '-o', str(program), os.path.join(HERE, 'xstate_check.c')],
+                   check=True)
+    result = lab(str(program), options=('--bind', str(tmp_path)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == 'ok 4000\n'

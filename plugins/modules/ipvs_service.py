@@ -15,8 +15,9 @@ description:
     the way C(ipvsadm -A/-E/-D) and C(ipvsadm -a/-e/-d) would, idempotently.
   - Reads the whole table once (C(ipvsadm -S -n), and C(ipvsadm -L -n --thresholds) when there are
     real servers, because the save format leaves thresholds out), computes the difference, and
-    applies it as one C(ipvsadm -R) batch. It then reads the table back, because C(ipvsadm -R) goes on past a
-    line the kernel refuses; what was applied is taken from the kernel, not from an exit code.
+    applies it as one C(ipvsadm -R) batch. C(ipvsadm -R) goes on past a line the kernel refuses and exits with
+    the last line's status, so when it prints an error or fails the module reads the table back, and what was
+    applied is taken from the kernel, not from an exit code.
   - Bad input fails before anything is touched, with a message that names the field.
 author:
   - lvs.cluster maintainers (@lvs-cluster)

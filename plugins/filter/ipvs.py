@@ -22,6 +22,16 @@ def _numbers(spec, fields):
     return out
 
 
+def _params(spec, forwarding):
+    """A virtual service from inventory as the module's options (numbers given as text read as numbers)."""
+    params = _numbers(spec, _INTEGERS)
+    params.pop('name', None)
+    params['forwarding'] = params.get('forwarding') or forwarding
+    params['real_servers'] = [_numbers(rs, _DEST_INTEGERS) if isinstance(rs, dict) else rs
+                              for rs in params.get('real_servers') or []]
+    return params
+
+
 def ipvs_service_errors(services, forwarding='dr', name='virtual_services'):
     """Every problem with these services, as ipvs_service would name it, prefixed by where it is."""
     if not isinstance(services, list):
@@ -35,13 +45,8 @@ def ipvs_service_errors(services, forwarding='dr', name='virtual_services'):
             continue
         if spec.get('name'):
             where += ' (%s)' % spec['name']
-        params = _numbers(spec, _INTEGERS)
-        params.pop('name', None)
-        params['forwarding'] = params.get('forwarding') or forwarding
-        params['real_servers'] = [_numbers(rs, _DEST_INTEGERS) if isinstance(rs, dict) else rs
-                                  for rs in params.get('real_servers') or []]
         try:
-            service = ipvs.desired_service(params)[0]
+            service = ipvs.desired_service(_params(spec, forwarding))[0]
         except ipvs.ValidationError as exc:
             errors.append('%s.%s' % (where, exc))
             continue
@@ -51,8 +56,28 @@ def ipvs_service_errors(services, forwarding='dr', name='virtual_services'):
     return errors
 
 
+def ipvs_service_keys(services, forwarding='dr'):
+    """What names each virtual service the kernel is to hold (state present), as ipvs_service options:
+    {protocol, address, port} with the address as the kernel prints it, or {fwmark, family}."""
+    if not isinstance(services, list):
+        raise AnsibleFilterError('ipvs_service_keys: expected a list of virtual services')
+    keys = []
+    for index, spec in enumerate(services):
+        if not isinstance(spec, dict) or (spec.get('state') or 'present') != 'present':
+            continue
+        try:
+            key = ipvs.desired_service(_params(spec, forwarding))[0].key
+        except ipvs.ValidationError as exc:
+            raise AnsibleFilterError('ipvs_service_keys: virtual service %d: %s' % (index, exc))
+        if key[0] == 'fwmark':
+            keys.append({'fwmark': key[2], 'family': key[1]})
+        else:
+            keys.append({'protocol': key[2], 'address': key[3], 'port': key[4]})
+    return keys
+
+
 class FilterModule:
     """lvs.cluster filters."""
 
     def filters(self):
-        return {'ipvs_service_errors': ipvs_service_errors}
+        return {'ipvs_service_errors': ipvs_service_errors, 'ipvs_service_keys': ipvs_service_keys}

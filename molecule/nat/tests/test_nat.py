@@ -1,5 +1,7 @@
 """Verify the NAT cluster of inventories/lab: table, settings, routes, boot units, and traffic."""
 
+import json
+
 import lvsprobe
 import pytest
 
@@ -33,6 +35,11 @@ def test_ipvs_table_is_saved_for_boot(director):
     assert 'AUTO="true"' in director.file("/etc/default/ipvsadm").content_string
     assert director.service("ipvsadm").is_enabled
     assert director.service("lvs-director").is_enabled
+
+
+def test_director_lists_the_services_it_made(director):
+    made = json.loads(director.file("/var/lib/lvs-cluster/director-services.json").content_string)
+    assert made == [{"protocol": "tcp", "address": VIP, "port": PORT}]
 
 
 def test_director_forwards_and_sends_no_redirects(director):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.lvs.cluster.plugins.filter.ipvs import FilterModule, ipvs_service_errors
+from ansible_collections.lvs.cluster.plugins.filter.ipvs import FilterModule, ipvs_service_errors, ipvs_service_keys
 
 WEB = {'name': 'web', 'address': '198.18.0.144', 'port': 80, 'scheduler': 'wlc', 'persistent': 3,
        'real_servers': [{'address': '198.18.1.132', 'port': 80}, {'address': '198.18.1.133', 'port': 80}]}
@@ -51,5 +51,23 @@ def test_a_service_that_is_not_a_dict_is_named():
     assert ipvs_service_errors(['web']) == ['virtual_services[0]: must be a dictionary (a virtual service)']
 
 
-def test_the_filter_is_registered():
-    assert FilterModule().filters()['ipvs_service_errors'] is ipvs_service_errors
+def test_keys_name_present_services_as_the_kernel_prints_them():
+    services = [WEB, {'protocol': 'udp', 'address': '2001:DB8:0::53', 'port': '53'},
+                {'fwmark': 7, 'family': 'ipv6', 'scheduler': 'sh'},
+                {'address': '198.18.0.145', 'port': 80, 'state': 'absent'}]
+    assert ipvs_service_keys(services, forwarding='nat') == [
+        {'protocol': 'tcp', 'address': '198.18.0.144', 'port': 80},
+        {'protocol': 'udp', 'address': '2001:db8::53', 'port': 53},
+        {'fwmark': 7, 'family': 'ipv6'},
+    ]
+
+
+def test_keys_of_a_bad_service_are_refused():
+    with pytest.raises(AnsibleFilterError, match='virtual service 0: port: port 0 is out of range'):
+        ipvs_service_keys([{'address': '198.18.0.144', 'port': 0}])
+
+
+def test_the_filters_are_registered():
+    filters = FilterModule().filters()
+    assert filters['ipvs_service_errors'] is ipvs_service_errors
+    assert filters['ipvs_service_keys'] is ipvs_service_keys

@@ -30,8 +30,8 @@ def test_ipvs_table_is_the_inventory(director):
 
 
 def test_ipvs_table_is_saved_for_boot(director):
-    saved = director.file("/etc/ipvsadm.rules").content_string
-    assert saved == "# ipvsadm.rules\n" + director.check_output("ipvsadm -S -n") + "\n"
+    saved, table = lvsprobe.saved_and_running_table(director)
+    assert saved == "# ipvsadm.rules\n" + table
     assert 'AUTO="true"' in director.file("/etc/default/ipvsadm").content_string
     assert director.service("ipvsadm").is_enabled
     assert director.service("lvs-director").is_enabled

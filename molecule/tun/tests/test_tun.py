@@ -1,12 +1,8 @@
 """Verify the IP-tunnel cluster: table, VIP, tunl0, kernel settings, boot units, and traffic."""
 
-import pathlib
-import sys
-
 import pytest
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "nat" / "tests"))
-import lvsprobe  # noqa: E402  (shared with the nat and dr scenarios)
+import lvsprobe
 
 VIP, PORT = "198.18.0.145", 80
 DIRECTOR_EXT = "198.18.0.144"
@@ -28,8 +24,8 @@ def test_ipvs_table_is_the_inventory(director):
         f"-A -t {VIP}:{PORT} -s rr",
         *(f"-a -t {VIP}:{PORT} -r {address}:{PORT} -i -w 1 --tun-type ipip" for address in REAL_SERVERS.values()),
     }
-    saved = director.file("/etc/ipvsadm.rules").content_string
-    assert saved == "# ipvsadm.rules\n" + director.check_output("ipvsadm -S -n") + "\n"
+    saved, table = lvsprobe.saved_and_running_table(director)
+    assert saved == "# ipvsadm.rules\n" + table
 
 
 def test_director_holds_the_vip(director):

@@ -1,11 +1,12 @@
-"""Helpers of the nat, dr and tun scenarios' verify: reach the containers, send real traffic.
+"""Helpers of the scenarios' verify: reach the nodes, send real traffic.
 
-The nodes are reached with testinfra's podman backend (``podman exec``), not through Ansible:
-molecule's default ansible backend starts an Ansible run per command, which costs seconds each
-inside the lab.
+On molecule/shared, the verifier's PYTHONPATH (molecule/shared/base.yml). The nodes are reached
+with testinfra's ssh backend, through the scenario's inventory (the session's ssh config: one
+master connection per node), not through an Ansible run per command.
 """
 
 import collections
+import os
 import shlex
 
 import testinfra
@@ -36,7 +37,8 @@ done
 
 
 def node(name):
-    return testinfra.get_host(f"podman://{name}")
+    """The scenario's node `name`."""
+    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
 
 
 def send_requests(client, vip, port, count, sources=()):
@@ -57,6 +59,12 @@ def by_source(answers):
 
 def ipvs_lines(director):
     return set(director.check_output("ipvsadm -S -n").splitlines())
+
+
+def saved_and_running_table(director):
+    """The rules file the boot restores and the table now (``ipvsadm -S -n``), each exactly as it
+    is (``run()``: over ssh ``check_output`` drops a last newline)."""
+    return director.run("cat /etc/ipvsadm.rules").stdout, director.run("ipvsadm -S -n").stdout
 
 
 def sysctl(host, key):

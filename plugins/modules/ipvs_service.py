@@ -27,7 +27,9 @@ requirements:
 attributes:
   check_mode:
     support: full
-    description: Reports the commands it would run and the diff, and runs nothing.
+    description:
+      - Reports the commands it would run and the diff, and runs nothing.
+      - Without ipvsadm installed it takes the table as empty, warns, and returns RV(table_assumed_empty).
   diff_mode:
     support: full
     description: The service and its real servers before and after, as C(ipvsadm -S -n) lines.
@@ -236,6 +238,13 @@ not_applied:
   type: list
   elements: str
   sample: ["-a -t 198.18.0.144:80 -r 198.18.1.132:80 -m -w 1"]
+table_assumed_empty:
+  description:
+    - V(true) when, in check mode, ipvsadm is not installed (a fresh director checked before its first
+      run). The table was then taken as empty, and RV(commands) is what would run on an empty table.
+  returned: in check mode, when ipvsadm is not installed
+  type: bool
+  sample: true
 field:
   description: The option that failed validation.
   returned: on bad input

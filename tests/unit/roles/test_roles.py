@@ -92,3 +92,13 @@ def test_director_vip_runs_no_module_sysctl_or_nat_task(tmp_path):
     listed = list_tasks(tmp_path, 'director_vip')['director']
     assert not [name for name in listed if re.search(r'module|kernel setting|MASQUERADE|NAT', name, re.I)], listed
     assert 'Put the VIPs in place now' in listed
+
+
+def test_the_director_role_takes_text_the_module_converts():
+    run = playbook('-i', 'roles/director/tests/inventory', 'roles/director/tests/accept.yml')
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_a_real_server_written_in_capitals_gets_its_vip():
+    run = playbook('-i', 'roles/realserver/tests/inventory', 'roles/realserver/tests/address.yml')
+    assert run.returncode == 0, run.stdout + run.stderr

@@ -12,25 +12,29 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.module_utils.errors import ArgumentTypeError, ArgumentValueError, ElementError, RequiredError
+from ansible.module_utils.errors import ArgumentTypeError, ArgumentValueError, ElementError, RequiredError, UnsupportedError
 from ansible_collections.lvs.cluster.plugins.module_utils import ipvs, model
 
 # Errors about one option's value: checked option by option, so each message names its option.
 _VALUE_ERRORS = (ArgumentTypeError, ArgumentValueError, ElementError)
 
 
-def _validate(spec, params, where):
+def _validate(spec, params, where, checked_elsewhere=()):
     """params checked against spec: (the params as the module would get them, [messages naming the
     option whose value is wrong], [messages of the rules between options])."""
     argument_spec = spec['argument_spec']
     value_errors, rule_errors = [], []
     for name in params:
-        if name in argument_spec:
+        if name in argument_spec and name not in checked_elsewhere:
             single = ArgumentSpecValidator({name: argument_spec[name]}).validate({name: params[name]})
             value_errors += ['%s.%s: %s' % (where, name, msg) for msg in single.error_messages]
     result = ArgumentSpecValidator(**spec).validate(params)
     for error in result.errors:
         if isinstance(error, _VALUE_ERRORS):
+            continue
+        if isinstance(error, UnsupportedError):
+            value_errors += ['%s.%s: unknown option (known: %s)' % (where, name, ', '.join(sorted(argument_spec)))
+                             for name in params if name not in argument_spec]
             continue
         if isinstance(error, RequiredError):
             value_errors += ['%s.%s: is required' % (where, name) for name, option in argument_spec.items()
@@ -49,7 +53,9 @@ def _service(spec, forwarding, where):
     params.pop('name', None)
     if not params.get('forwarding'):
         params['forwarding'] = forwarding
-    validated, errors, rule_errors = _validate(service_spec, params, where)
+    # a list of real servers is checked one by one below, each named by its index
+    listed = ('real_servers',) if isinstance(params.get('real_servers'), list) else ()
+    validated, errors, rule_errors = _validate(service_spec, params, where, checked_elsewhere=listed)
     real_servers = []
     if isinstance(params.get('real_servers'), list):
         for index, real_server in enumerate(params['real_servers']):

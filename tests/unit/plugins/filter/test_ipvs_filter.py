@@ -167,3 +167,16 @@ def test_the_filters_are_registered():
     assert filters['ipvs_service_errors'] is ipvs_service_errors
     assert filters['ipvs_service_keys'] is ipvs_service_keys
     assert set(filters) == {'ipvs_service_errors', 'ipvs_service_keys', 'director_config', 'realserver_config'}
+
+
+def test_an_unknown_option_is_named_where_it_is():
+    bad = dict(WEB, wieght=1, real_servers=[{'address': '198.18.1.132'}, {'address': '198.18.1.133', 'wieght': 2}])
+    errors = ipvs_service_errors([bad], forwarding='nat', name='lvs_virtual_services')
+    assert [error.split(' (known')[0] for error in errors] == [
+        'lvs_virtual_services[0] (web).wieght: unknown option',
+        'lvs_virtual_services[0] (web).real_servers[1].wieght: unknown option']
+
+
+def test_a_real_server_that_is_not_a_dict_is_named_by_its_index():
+    assert ipvs_service_errors([dict(WEB, real_servers=[{'address': '198.18.1.132'}, '198.18.1.133'])], forwarding='nat') == [
+        'virtual_services[0] (web).real_servers[1]: must be a dictionary with at least an address']

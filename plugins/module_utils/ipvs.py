@@ -14,11 +14,9 @@ from __future__ import annotations
 import ipaddress
 from collections import namedtuple
 
-SCHEDULERS = ('rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh')
-SCHEDULER_FLAGS = {
-    'sh': ('sh-fallback', 'sh-port'),
-    'mh': ('mh-fallback', 'mh-port'),
-}
+from ansible_collections.lvs.cluster.plugins.module_utils import model
+from ansible_collections.lvs.cluster.plugins.module_utils.model import SCHEDULER_FLAGS, SCHEDULERS
+
 # ipvsadm prints the generic flag names as the scheduler's own ones.
 _GENERIC_FLAGS = {'sh': {'flag-1': 'sh-fallback', 'flag-2': 'sh-port'},
                   'mh': {'flag-1': 'mh-fallback', 'flag-2': 'mh-port'}}
@@ -28,7 +26,6 @@ _PROTOCOL_BY_SWITCH = {'-t': 'tcp', '--tcp-service': 'tcp', '-u': 'udp', '--udp-
 FORWARDING = {'nat': '-m', 'dr': '-g', 'tunnel': '-i'}
 _FORWARDING_BY_SWITCH = {'-m': 'nat', '--masquerading': 'nat', '-g': 'dr', '--gatewaying': 'dr',
                          '-i': 'tunnel', '--ipip': 'tunnel'}
-PERSISTENCE_ENGINES = ('sip',)
 MAX_WEIGHT = 65535
 MAX_THRESHOLD = 2147483647
 MAX_FWMARK = 4294967295
@@ -271,7 +268,7 @@ def apply_thresholds(table, listing):
 
 def _address(value, field):
     try:
-        return ipaddress.ip_address(str(value).strip())
+        return ipaddress.ip_address(model.normalize_address(value))
     except ValueError:
         raise ValidationError(field, '%r is not an IPv4 or IPv6 address' % (value,))
 
@@ -309,7 +306,7 @@ def desired_service(params):
             raise ValidationError('fwmark', 'a firewall-mark service has no address or port')
         mark = _int_in(params['fwmark'], 1, MAX_FWMARK, 'fwmark', 'fwmark')
         family = params.get('family') or 'ipv4'
-        key = ('fwmark', family, mark)
+        key = model.service_key(dict(fwmark=mark, family=family))
     else:
         if params.get('address') is None:
             raise ValidationError('address', 'give address and port, or fwmark')
@@ -320,7 +317,7 @@ def desired_service(params):
         family = _family(vip)
         if params.get('family') and params['family'] != family:
             raise ValidationError('family', '%s does not match the address %s' % (params['family'], vip))
-        key = ('addr', family, params.get('protocol') or 'tcp', str(vip), port)
+        key = model.service_key(dict(address=vip, port=port, protocol=params.get('protocol')))
 
     scheduler = params.get('scheduler') or 'wlc'
     if scheduler not in SCHEDULERS:
@@ -344,12 +341,11 @@ def desired_service(params):
         raise ValidationError('one_packet', 'one-packet scheduling is only for UDP services')
     service = Service(key, scheduler, flags, persistent, netmask, engine, one_packet)
 
-    default_forwarding = params.get('forwarding') or 'dr'
     dests = []
     seen = {}
     for index, spec in enumerate(params.get('real_servers') or []):
         field = 'real_servers[%d]' % index
-        dest = _desired_dest(spec, key, default_forwarding, field)
+        dest = _desired_dest(spec, key, params, field)
         dkey = (dest.address, dest.port)
         if dkey in seen:
             raise ValidationError(field, 'duplicate of %s (%s)' % (seen[dkey], join_endpoint(*dkey)))
@@ -358,13 +354,13 @@ def desired_service(params):
     return service, dests
 
 
-def _desired_dest(spec, key, default_forwarding, field):
+def _desired_dest(spec, key, params, field):
     if not isinstance(spec, dict):
         raise ValidationError(field, 'must be a dictionary with at least an address')
     if spec.get('address') is None:
         raise ValidationError(field + '.address', 'is required')
     address = _address(spec['address'], field + '.address')
-    forwarding = spec.get('forwarding') or default_forwarding
+    forwarding = model.effective_forwarding(spec, params)
     if forwarding not in FORWARDING:
         raise ValidationError(field + '.forwarding', 'choose one of nat, dr, tunnel, got %r' % (forwarding,))
     if _family(address) != service_family(key) and forwarding != 'tunnel':

@@ -16,10 +16,10 @@ _NO_IPVS_HINTS = ("Can't initialize ipvs", 'Protocol not available', 'IP Virtual
 class Ipvsadm:
     """ipvsadm run as argv lists with LANG=C, failing the module with a message that says what to do."""
 
-    def __init__(self, module):
+    def __init__(self, module, missing_ok=False):
         self.module = module
         self.path = module.get_bin_path('ipvsadm')
-        if not self.path:
+        if not self.path and not missing_ok:
             module.fail_json(msg='ipvsadm was not found on PATH: install the ipvsadm package '
                                  '(the lvs.cluster.director role does)')
 
@@ -72,11 +72,20 @@ def ensure_service(module):
     except ipvs.ValidationError as exc:
         module.fail_json(msg=str(exc), field=exc.field)
 
-    ipvsadm = Ipvsadm(module)
-    table = ipvsadm.read_table()
+    # In check mode on a host where ipvsadm is not installed yet (a first run of the director role
+    # with --check, whose install task only said it would install it), the table is taken as empty
+    # and the result says so: what would run is then the whole service.
+    ipvsadm = Ipvsadm(module, missing_ok=module.check_mode)
+    if ipvsadm.path:
+        table = ipvsadm.read_table()
+    else:
+        table = {}
+        module.warn('ipvsadm is not installed: check mode takes the IPVS table as empty')
     options = dict(state=params['state'], purge=params['purge_real_servers'], drain=params['drain'])
     commands, after = ipvs.plan(table, service, dests, **options)
     result = dict(changed=bool(commands), commands=commands)
+    if not ipvsadm.path:
+        result['table_assumed_empty'] = True
     if module._diff:
         name = ipvs.describe_key(service.key)
         result['diff'] = dict(before=ipvs.render_entry(*table.get(service.key, (None, {}))),

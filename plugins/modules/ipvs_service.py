@@ -27,7 +27,9 @@ requirements:
 attributes:
   check_mode:
     support: full
-    description: Reports the commands it would run and the diff, and runs nothing.
+    description:
+      - Reports the commands it would run and the diff, and runs nothing.
+      - Without ipvsadm installed it takes the table as empty, warns, and returns RV(table_assumed_empty).
   diff_mode:
     support: full
     description: The service and its real servers before and after, as C(ipvsadm -S -n) lines.
@@ -236,6 +238,13 @@ not_applied:
   type: list
   elements: str
   sample: ["-a -t 198.18.0.144:80 -r 198.18.1.132:80 -m -w 1"]
+table_assumed_empty:
+  description:
+    - V(true) when, in check mode, ipvsadm is not installed (a fresh director checked before its first
+      run). The table was then taken as empty, and RV(commands) is what would run on an empty table.
+  returned: in check mode, when ipvsadm is not installed
+  type: bool
+  sample: true
 field:
   description: The option that failed validation.
   returned: on bad input
@@ -244,47 +253,13 @@ field:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import FORWARDING, PROTOCOLS, SCHEDULERS, SCHEDULER_FLAGS
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvsadm import ensure_service
+from ansible_collections.lvs.cluster.plugins.module_utils.model import ipvs_service_spec
 
 
 def build_module():
-    forwarding = sorted(FORWARDING)
-    real_server = dict(
-        address=dict(type='str', required=True),
-        port=dict(type='int'),
-        weight=dict(type='int', default=1),
-        forwarding=dict(type='str', choices=forwarding),
-        upper_threshold=dict(type='int', default=0),
-        lower_threshold=dict(type='int', default=0),
-        state=dict(type='str', default='present', choices=['present', 'absent']),
-    )
-    argument_spec = dict(
-        state=dict(type='str', default='present', choices=['present', 'absent']),
-        protocol=dict(type='str', default='tcp', choices=sorted(PROTOCOLS)),
-        address=dict(type='str'),
-        port=dict(type='int'),
-        fwmark=dict(type='int'),
-        family=dict(type='str', choices=['ipv4', 'ipv6']),
-        scheduler=dict(type='str', default='wlc', choices=list(SCHEDULERS)),
-        scheduler_flags=dict(type='list', elements='str', default=[],
-                             choices=[flag for flags in SCHEDULER_FLAGS.values() for flag in flags]),
-        persistent=dict(type='int', default=0),
-        persistent_netmask=dict(type='str'),
-        persistence_engine=dict(type='str', choices=['sip']),
-        one_packet=dict(type='bool', default=False),
-        forwarding=dict(type='str', default='dr', choices=forwarding),
-        real_servers=dict(type='list', elements='dict', default=[], options=real_server),
-        purge_real_servers=dict(type='bool', default=False),
-        drain=dict(type='bool', default=False),
-    )
-    return AnsibleModule(
-        argument_spec=argument_spec,
-        mutually_exclusive=[('fwmark', 'address'), ('fwmark', 'port')],
-        required_one_of=[('fwmark', 'address')],
-        required_together=[('address', 'port')],
-        supports_check_mode=True,
-    )
+    # The one spec of the options (module_utils/model.py): the roles check their input with it too.
+    return AnsibleModule(supports_check_mode=True, **ipvs_service_spec())
 
 
 def main():

@@ -59,8 +59,9 @@ class FakeIpvsadm:
         raise AssertionError('unexpected ipvsadm call: %s' % ' '.join(args))
 
 
-def run_module(main, args, fake, monkeypatch, check_mode=False, diff=False):
+def run_module(main, args, fake, monkeypatch, check_mode=False, diff=False, ipvsadm_installed=True):
     args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
+    warnings = []
 
     def exit_json(self, **result):
         raise Exit(result)
@@ -71,22 +72,26 @@ def run_module(main, args, fake, monkeypatch, check_mode=False, diff=False):
     monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
     monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda self, argv, **kw: fake(argv, **kw))
-    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda self, name, *a, **kw: '/usr/sbin/' + name)
+    monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda self, warning: warnings.append(warning))
+    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path',
+                        lambda self, name, *a, **kw: '/usr/sbin/' + name if ipvsadm_installed else None)
     with patch_module_args(args), pytest.raises(Exit) as exc:
         main()
-    return exc.value.result
+    return dict(exc.value.result, _warnings=warnings)
 
 
 @pytest.mark.parametrize('case', CASES, ids=[case['name'] for case in CASES])
 def test_ipvs_service(case, monkeypatch):
     fake = FakeIpvsadm(case)
     result = run_module(ipvs_service.main, case['args'], fake, monkeypatch, case.get('check_mode', False),
-                        diff='diff_after' in case['expect'])
+                        diff='diff_after' in case['expect'], ipvsadm_installed=case.get('ipvsadm_installed', True))
     expect = case['expect']
     assert result.get('failed', False) == expect.get('failed', False), json.dumps(result, indent=1)
-    for key in ('changed', 'commands', 'applied', 'not_applied', 'field'):
+    for key in ('changed', 'commands', 'applied', 'not_applied', 'field', 'table_assumed_empty'):
         if key in expect:
-            assert result[key] == expect[key], key
+            assert result.get(key) == expect[key], key
+    if 'warnings' in expect:
+        assert result['_warnings'] == expect['warnings']
     if 'msg' in expect:
         assert expect['msg'] in result['msg']
     if 'calls' in expect:

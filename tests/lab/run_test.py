@@ -19,7 +19,6 @@ RUN = os.path.join(HERE, 'run')
 SCHEDULERS = 'rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh'.split()
 
 
-
 @pytest.fixture(autouse=True, scope='module')
 def on_the_host_as_root():
     """These tests boot the lab: without what it needs they fail, they are not skipped (a lab

@@ -47,7 +47,7 @@ def test_director_forwards_and_sends_no_redirects(director):
     for conf in ("all", "default", "eth0", "eth1"):
         assert lvsprobe.sysctl(director, f"net.ipv4.conf.{conf}.send_redirects") == "0", conf
     kept = director.file("/etc/sysctl.d/90-lvs-director.conf").content_string
-    assert "net.ipv4.ip_forward = 1" in kept
+    assert "net.ipv4.ip_forward=1" in kept.splitlines()
 
 
 def test_director_masquerades_the_internal_network_once(director):
@@ -58,8 +58,9 @@ def test_director_masquerades_the_internal_network_once(director):
 
 
 def test_director_modules_listed_for_boot(director):
-    listed = director.file("/etc/modules-load.d/lvs-director.conf").content_string.split()
-    assert "ip_vs" in listed and "ip_vs_wlc" in listed
+    # community.general.modprobe (persistent): one file per module
+    for module in ("ip_vs", "ip_vs_wlc"):
+        assert director.file(f"/etc/modules-load.d/{module}.conf").content_string.split() == [module]
 
 
 @pytest.mark.parametrize("name", sorted(REAL_SERVERS))

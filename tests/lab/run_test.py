@@ -7,25 +7,16 @@ import os
 import re
 import shutil
 import subprocess
-import threading
 import time
 import uuid
 
 import pytest
+from conftest import at_once
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 RUN = os.path.join(HERE, 'run')
 SCHEDULERS = 'rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh'.split()
-
-
-@pytest.fixture(autouse=True, scope='module')
-def on_the_host_as_root():
-    """These tests boot the lab: without what it needs they fail, they are not skipped (a lab
-    stage that passes without a lab would prove nothing)."""
-    if os.geteuid() != 0 or shutil.which('linux.uml') is None or os.environ.get('LVS_LAB') == '1':
-        pytest.fail('the lab tests need root, linux.uml (tests/setup), and the host (not the lab '
-                    'itself)', pytrace=False)
 
 
 def lab(*argv, options=(), cwd=REPO, env=None, timeout=600):
@@ -174,16 +165,7 @@ def test_disk_keeps_files_and_podman_runs(tmp_path):
 
 
 def test_two_labs_at_once():
-    results = {}
-
-    def one(name):
-        results[name] = lab('sh', '-c', f'sleep 2; echo {name}')
-
-    threads = [threading.Thread(target=one, args=(name,)) for name in ('first', 'second')]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = at_once(lambda name: lab('sh', '-c', f'sleep 2; echo {name}'), ('first', 'second'))
     for name, result in results.items():
         assert result.returncode == 0, result.stderr
         assert result.stdout == f'{name}\n'

@@ -272,3 +272,54 @@ def test_service_to_dict_has_the_module_option_shape():
     assert data['persistent_netmask'] == '255.255.255.255'
     assert data['real_servers'][1] == dict(address='198.18.1.133', port=8080, forwarding='nat', weight=2,
                                            upper_threshold=0, lower_threshold=0)
+
+
+# Each field of a service and of a real server, changed alone, is one edit line carrying it: a field
+# the comparison or the rendering ignored would give no line, or a line without it.
+@pytest.mark.parametrize('overrides, line', [
+    (dict(scheduler='rr'), '-E -t 198.18.0.144:80 -s rr -p 3'),
+    (dict(scheduler='sh', scheduler_flags=['sh-port']), '-E -t 198.18.0.144:80 -s sh -p 3 -b sh-port'),
+    (dict(persistent=60), '-E -t 198.18.0.144:80 -s wlc -p 60'),
+    (dict(persistent_netmask='255.255.255.0'), '-E -t 198.18.0.144:80 -s wlc -p 3 -M 255.255.255.0'),
+    (dict(persistence_engine='sip'), '-E -t 198.18.0.144:80 -s wlc -p 3 --pe sip'),
+    (dict(real_servers=[dict(address='198.18.1.132', port=80, weight=3), dict(address='198.18.1.133', port=80)]),
+     '-e -t 198.18.0.144:80 -r 198.18.1.132:80 -m -w 3'),
+    (dict(real_servers=[dict(address='198.18.1.132', port=80, upper_threshold=100),
+                        dict(address='198.18.1.133', port=80)]),
+     '-e -t 198.18.0.144:80 -r 198.18.1.132:80 -m -w 1 -x 100'),
+    (dict(real_servers=[dict(address='198.18.1.132', port=80, upper_threshold=100, lower_threshold=10),
+                        dict(address='198.18.1.133', port=80)]),
+     '-e -t 198.18.0.144:80 -r 198.18.1.132:80 -m -w 1 -x 100 -y 10'),
+], ids=['scheduler', 'scheduler_flags', 'persistent', 'persistent_netmask', 'persistence_engine', 'weight',
+        'upper_threshold', 'both_thresholds'])
+def test_plan_sees_each_field_changed_alone(overrides, line):
+    table = ipvs.parse_save(ipvs.render_entry(*ipvs.plan({}, *desired())[1]))
+    service, dests = desired(**overrides)
+    assert ipvs.plan(table, service, dests, purge=True)[0] == [line]
+
+
+def test_plan_sees_a_threshold_change_on_a_server_that_has_thresholds():
+    service, dests = desired(real_servers=[dict(address='198.18.1.132', port=80, upper_threshold=100, lower_threshold=10),
+                                           dict(address='198.18.1.133', port=80)])
+    table = {service.key: (service, {(d.address, d.port): d for _state, d, _field in dests})}
+    upper = desired(real_servers=[dict(address='198.18.1.132', port=80, upper_threshold=200, lower_threshold=10),
+                                  dict(address='198.18.1.133', port=80)])
+    lower = desired(real_servers=[dict(address='198.18.1.132', port=80, upper_threshold=100, lower_threshold=20),
+                                  dict(address='198.18.1.133', port=80)])
+    assert ipvs.plan(table, *upper)[0] == ['-e -t 198.18.0.144:80 -r 198.18.1.132:80 -m -w 1 -x 200 -y 10']
+    assert ipvs.plan(table, *lower)[0] == ['-e -t 198.18.0.144:80 -r 198.18.1.132:80 -m -w 1 -x 100 -y 20']
+
+
+def test_plan_removes_two_real_servers_and_touches_nothing_else():
+    table = ipvs.parse_save('-A -t 198.18.0.144:80 -s wlc -p 3\n'
+                            '-a -t 198.18.0.144:80 -r 198.18.1.132:80 -m -w 1\n'
+                            '-a -t 198.18.0.144:80 -r 198.18.1.133:80 -m -w 1\n'
+                            '-a -t 198.18.0.144:80 -r 198.18.1.134:80 -m -w 1\n')
+    both = ['-d -t 198.18.0.144:80 -r 198.18.1.133:80', '-d -t 198.18.0.144:80 -r 198.18.1.134:80']
+    service, dests = desired(real_servers=[dict(address='198.18.1.132', port=80)])
+    commands, after = ipvs.plan(table, service, dests, purge=True)
+    assert commands == both and sorted(after[1]) == [('198.18.1.132', 80)]
+    service, dests = desired(real_servers=[dict(address='198.18.1.133', port=80, state='absent'),
+                                           dict(address='198.18.1.134', port=80, state='absent')])
+    commands, after = ipvs.plan(table, service, dests)
+    assert commands == both and sorted(after[1]) == [('198.18.1.132', 80)]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.errors import ArgumentTypeError, ArgumentValueError, ElementError, RequiredError, UnsupportedError
-from ansible_collections.lvs.cluster.plugins.module_utils import ipvs, model
+from ansible_collections.lvs.cluster.plugins.module_utils import ipvs, keepalived, model
 
 # Errors about one option's value: checked option by option, so each message names its option.
 _VALUE_ERRORS = (ArgumentTypeError, ArgumentValueError, ElementError)
@@ -44,18 +44,30 @@ def _validate(spec, params, where, checked_elsewhere=()):
     return result.validated_parameters, value_errors, rule_errors
 
 
-def _service(spec, forwarding, where):
-    """A virtual service from inventory checked as ipvs_service checks its options: (Service, [])
-    or (None, [messages, each naming the field])."""
+def _keepalived_fields(extra, where):
+    """A service's keepalived fields (health_check, sorry_server, quorum, inhibit) checked by their
+    spec and rules: (converted fields, [messages naming the field])."""
+    validated, errors, rule_errors = _validate(keepalived.keepalived_service_spec(), extra, where)
+    errors += rule_errors
+    if not errors:
+        errors = keepalived.keepalived_errors(validated, where)
+    return validated, errors
+
+
+def _service(spec, forwarding, where, converted=None):
+    """A virtual service from inventory checked as ipvs_service checks its options (and its
+    keepalived fields by their own spec): (Service, []) or (None, [messages, each naming the field]).
+    converted, a dict, receives the options and the keepalived fields as converted."""
     service_spec = model.ipvs_service_spec()
     real_server_spec = dict(argument_spec=service_spec['argument_spec']['real_servers'].pop('options'))
-    params = dict(spec)
-    params.pop('name', None)
+    params, extra = keepalived.split_service(spec)
+    extra, extra_errors = _keepalived_fields(extra, where)
     if not params.get('forwarding'):
         params['forwarding'] = forwarding
     # a list of real servers is checked one by one below, each named by its index
     listed = ('real_servers',) if isinstance(params.get('real_servers'), list) else ()
     validated, errors, rule_errors = _validate(service_spec, params, where, checked_elsewhere=listed)
+    errors += extra_errors
     real_servers = []
     if isinstance(params.get('real_servers'), list):
         for index, real_server in enumerate(params['real_servers']):
@@ -78,6 +90,8 @@ def _service(spec, forwarding, where):
         return None, ['%s.%s' % (where, exc)]
     if rule_errors:
         return None, rule_errors
+    if converted is not None:
+        converted.update(options=validated, extra=extra)
     return service, []
 
 
@@ -127,12 +141,12 @@ def _list(value, what):
 
 
 def director_config(services, forwarding, facts=None, sysctl_interfaces=None, internal_network='',
-                    masquerade=True, vip_interface=''):
+                    masquerade=True, vip_interface='', ipvs_sysctls=None):
     """What lvs.cluster.director sets up for these services (module_utils/model.py director_config)."""
     return model.director_config(_list(services, 'director_config: the virtual services'), forwarding,
                                  facts=facts or {}, sysctl_interfaces=sysctl_interfaces or [],
                                  internal_network=internal_network or '', masquerade=bool(masquerade),
-                                 vip_interface=vip_interface or '')
+                                 vip_interface=vip_interface or '', ipvs_sysctls=ipvs_sysctls or {})
 
 
 def realserver_config(services, addresses, forwarding, extra_vips=None, facts=None, rp_filter=2,
@@ -144,9 +158,136 @@ def realserver_config(services, addresses, forwarding, extra_vips=None, facts=No
                                    director_internal_address=director_internal_address or '')
 
 
+def keepalived_config(services, forwarding, facts=None, router_id=51, priority=100, advert_interval=1,
+                      nopreempt=False, peers=None, gateway='', vip_interface='', sync_daemon=True,
+                      sync_daemon_interface='', timeouts=None, router_name=''):
+    """keepalived.conf of a director (module_utils/keepalived.py): {content, instances, errors}.
+    The services are checked first (their errors, naming the field, come back and nothing is
+    rendered); gateway is the real servers' gateway address, given when a real server uses NAT."""
+    errors = []
+    converted = []
+    for index, spec in enumerate(_list(services, 'keepalived_config: the virtual services')):
+        if not isinstance(spec, dict):
+            errors.append('director_virtual_services[%d]: must be a dictionary (a virtual service)' % index)
+            continue
+        out = {}
+        service_errors = _service(spec, forwarding, 'director_virtual_services[%d]' % index, converted=out)[1]
+        if service_errors:
+            errors += service_errors
+        else:
+            converted.append((out['options'], out['extra']))
+    vips = model.director_config([options for options, _ in converted], forwarding)['vips']
+    instances, sync_group, vrrp_errors = keepalived.vrrp_instances(
+        vips, facts or {}, int(router_id), int(priority), advert_interval=advert_interval, nopreempt=bool(nopreempt),
+        peers=peers, gateway=model.normalize_address(gateway) if gateway else '', vip_interface=vip_interface or '')
+    errors += vrrp_errors
+    if errors:
+        return dict(content='', instances=instances, errors=errors)
+    daemon = None
+    if sync_daemon and instances:
+        daemon = dict(interface=sync_daemon_interface or instances[0]['interface'], instance=instances[0]['name'],
+                      id=int(router_id))
+    content = keepalived.render(converted, forwarding, instances, sync_group=sync_group, router_name=router_name,
+                                sync_daemon=daemon, timeouts=timeouts)
+    return dict(content=content, instances=instances, errors=[])
+
+
+def ipvs_rules_without(rules, services, forwarding='dr'):
+    """`ipvsadm -S -n` text without the lines of these virtual services (another writer's, such as
+    keepalived's): what the boot restore may load."""
+    drop = set()
+    for spec in _list(services, 'ipvs_rules_without: the virtual services'):
+        if isinstance(spec, dict):
+            service, errors = _service(spec, forwarding, 'virtual_services')
+            if errors:
+                raise AnsibleFilterError('ipvs_rules_without: %s' % '; '.join(errors))
+            drop.add(service.key)
+    kept = []
+    for line in (rules or '').splitlines():
+        if line.strip():
+            rule = ipvs.parse_rule(line)
+            if (rule[1].key if rule[0] == 'service' else rule[1]) in drop:
+                continue
+        kept.append(line)
+    return '\n'.join(kept)
+
+
+def drain_real_servers(services, addresses, state='drained'):
+    """The services with the real servers at these addresses drained (weight 0: no new connections)
+    or, with state absent, removed. Addresses compare as addresses (any spelling)."""
+    wanted = set(model.normalize_address(a) for a in _list(addresses, 'drain_real_servers: the addresses'))
+    out = []
+    for service in _list(services, 'drain_real_servers: the virtual services'):
+        service = dict(service)
+        real_servers = []
+        for rs in service.get('real_servers') or []:
+            rs = dict(rs)
+            try:
+                mine = model.normalize_address(rs.get('address')) in wanted
+            except ValueError:
+                mine = False
+            if mine:
+                if state == 'absent':
+                    rs['state'] = 'absent'
+                else:
+                    rs['weight'] = 0
+            real_servers.append(rs)
+        service['real_servers'] = real_servers
+        out.append(service)
+    return out
+
+
+def drain_unknown(services, addresses):
+    """The addresses that are no present real server of any of these services."""
+    known = set()
+    for service in _list(services, 'drain_unknown: the virtual services'):
+        for rs in (service.get('real_servers') or []) if isinstance(service, dict) and model.is_present(service) else []:
+            if isinstance(rs, dict) and model.is_present(rs):
+                try:
+                    known.add(model.normalize_address(rs.get('address')))
+                except ValueError:
+                    pass
+    unknown = []
+    for address in _list(addresses, 'drain_unknown: the addresses'):
+        try:
+            if model.normalize_address(address) in known:
+                continue
+        except ValueError:
+            pass
+        unknown.append(str(address))
+    return unknown
+
+
+def active_connections(services, addresses):
+    """The active connections of the real servers at these addresses, summed over the services
+    lvs.cluster.ipvs_info returned (with counters)."""
+    wanted = set(model.normalize_address(a) for a in _list(addresses, 'active_connections: the addresses'))
+    total = 0
+    for service in _list(services, 'active_connections: the services'):
+        for rs in service.get('real_servers') or []:
+            if model.normalize_address(rs['address']) in wanted:
+                if 'active_connections' not in rs:
+                    raise AnsibleFilterError('active_connections: the services were read without counters')
+                total += int(rs['active_connections'])
+    return total
+
+
+def ipvs_timeouts_differ(wanted, listing):
+    """Whether a timeout given (not 0) differs from the kernel's, as `ipvsadm -L --timeout` prints
+    them ("Timeout (tcp tcpfin udp): 900 120 300")."""
+    numbers = [int(word) for word in (listing or '').replace(':', ' ').split() if word.isdigit()]
+    if len(numbers) != 3:
+        raise AnsibleFilterError('ipvs_timeouts_differ: cannot read the timeouts from %r' % listing)
+    now = dict(zip(('tcp', 'tcpfin', 'udp'), numbers))
+    return any(int(value or 0) and int(value) != now[name] for name, value in (wanted or {}).items())
+
+
 class FilterModule:
     """lvs.cluster filters."""
 
     def filters(self):
         return {'ipvs_service_errors': ipvs_service_errors, 'ipvs_service_keys': ipvs_service_keys,
-                'director_config': director_config, 'realserver_config': realserver_config}
+                'director_config': director_config, 'realserver_config': realserver_config,
+                'keepalived_config': keepalived_config, 'ipvs_rules_without': ipvs_rules_without,
+                'drain_real_servers': drain_real_servers, 'ipvs_timeouts_differ': ipvs_timeouts_differ,
+                'drain_unknown': drain_unknown, 'active_connections': active_connections}

@@ -150,7 +150,7 @@ def _sysctl_key(interface, setting, family='ipv4'):
 # what a director configures
 
 def director_config(services, forwarding, facts=None, sysctl_interfaces=(), internal_network='',
-                    masquerade=True, vip_interface=''):
+                    masquerade=True, vip_interface='', ipvs_sysctls=None):
     """What the director role sets up for these virtual services (each in ipvs_service's shape):
 
     forwardings      the forwarding methods its present real servers use
@@ -159,7 +159,8 @@ def director_config(services, forwarding, facts=None, sysctl_interfaces=(), inte
     kernel_modules   ip_vs and the modules of the schedulers in use
     masquerade_networks  the networks to MASQUERADE (NAT, director_masquerade)
     redirect_interfaces  interfaces for send_redirects=0: the given ones, or those with IPv4 but lo
-    sysctls          [{name, value}]: ip_forward (NAT; IPv6 forwarding with an IPv6 VIP), send_redirects=0
+    sysctls          [{name, value}]: ip_forward (NAT; IPv6 forwarding with an IPv6 VIP), send_redirects=0,
+                     then the IPVS settings given (net.ipv4.vs.<name>, in name order)
     errors           what is wrong with the director's own settings (the services are checked by
                      ipvs_service_errors), naming the variable
     """
@@ -183,6 +184,8 @@ def director_config(services, forwarding, facts=None, sysctl_interfaces=(), inte
         if any(':' in vip for vip in vips):
             sysctls.append({'name': 'net.ipv6.conf.all.forwarding', 'value': '1'})
     sysctls += [{'name': _sysctl_key(name, 'send_redirects'), 'value': '0'} for name in ['all', 'default'] + interfaces]
+    sysctls += [{'name': 'net.ipv4.vs.%s' % name, 'value': str(int(value))}
+                for name, value in sorted((ipvs_sysctls or {}).items()) if value is not None]
 
     errors = []
     if networks:

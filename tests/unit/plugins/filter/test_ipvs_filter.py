@@ -166,7 +166,9 @@ def test_the_filters_are_registered():
     filters = FilterModule().filters()
     assert filters['ipvs_service_errors'] is ipvs_service_errors
     assert filters['ipvs_service_keys'] is ipvs_service_keys
-    assert set(filters) == {'ipvs_service_errors', 'ipvs_service_keys', 'director_config', 'realserver_config'}
+    assert set(filters) == {'ipvs_service_errors', 'ipvs_service_keys', 'director_config', 'realserver_config',
+                            'keepalived_config', 'ipvs_rules_without', 'drain_real_servers', 'drain_unknown',
+                            'active_connections', 'ipvs_timeouts_differ'}
 
 
 def test_an_unknown_option_is_named_where_it_is():

@@ -75,3 +75,92 @@ def device_of(host, address):
     """The interface holding address (podman does not keep the order of a container's networks:
     eth0 is not always the first one listed)."""
     return host.check_output(f"ip -o addr show to {shlex.quote(address)}").split()[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Probes that run while something happens (a backend stops, a director dies): each is one ssh
+# process streaming timestamped lines back (every node reads the one lab kernel's clock), so
+# samples from different nodes compare in time, and a node that dies just ends its stream.
+
+# Client: one HTTP request every INTERVAL s for DURATION s: "<time> <who answered>" or "<time> FAILED".
+CLIENT_LOOP = r"""
+import sys, time, urllib.request
+vip, port, duration, interval = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+end = time.time() + duration
+while time.time() < end:
+    t = time.time()
+    try:
+        with urllib.request.urlopen("http://%s:%s/" % (vip, port), timeout=1) as answer:
+            who = answer.read().decode().split()[-1]
+    except Exception:
+        who = "FAILED"
+    print("%.3f %s" % (t, who), flush=True)
+    time.sleep(max(0.0, interval - (time.time() - t)))
+"""
+
+# Director: every 0.2 s, "<time> <floating addresses it holds, or -> <real servers of SERVICE, or ->".
+DIRECTOR_SAMPLER = r"""
+import subprocess, sys, time
+duration, service, floating = float(sys.argv[1]), sys.argv[2], sys.argv[3:]
+end = time.time() + duration
+while time.time() < end:
+    t = time.time()
+    addrs = subprocess.run(["ip", "-o", "addr", "show"], capture_output=True, text=True).stdout
+    held = [a for a in floating if " %s/" % a in addrs]
+    table = subprocess.run(["ipvsadm", "-L", "-n", "-t", service], capture_output=True, text=True).stdout
+    servers = [line.split()[1] for line in table.splitlines()
+               if line.strip().startswith("->") and "RemoteAddress" not in line]
+    print("%.3f %s %s" % (t, ",".join(held) or "-", ",".join(servers) or "-"), flush=True)
+    time.sleep(0.2)
+"""
+
+# Client: one TCP connection to the echo service held open: sends "before", then waits until the
+# file GO exists, sends "after", then closes. Prints each answer ("<host> <line>") or FAILED.
+HELD_CONNECTION = r"""
+import os, socket, sys, time
+vip, port, go, limit = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+s = socket.create_connection((vip, port), timeout=5)
+f = s.makefile("rwb")
+def ask(line):
+    try:
+        f.write(line.encode() + b"\n"); f.flush()
+        return f.readline().decode().strip() or "FAILED(closed)"
+    except Exception as exc:
+        return "FAILED(%s)" % exc.__class__.__name__
+print("%.3f %s" % (time.time(), ask("before")), flush=True)
+end = time.time() + limit
+while not os.path.exists(go) and time.time() < end:
+    time.sleep(0.1)
+s.settimeout(10)
+print("%.3f %s" % (time.time(), ask("after")), flush=True)
+s.close()
+"""
+
+
+def _address(name):
+    """Where ssh reaches node `name` (its ansible_host in the scenario's inventory)."""
+    return node(name).backend.ansible_runner.get_variables(name)["ansible_host"]
+
+
+def stream(name, script, *args):
+    """Run a Python script on node `name` over ssh; a Popen whose stdout streams its lines."""
+    import subprocess
+    command = "python3 -c %s %s" % (shlex.quote(script), " ".join(shlex.quote(str(a)) for a in args))
+    return subprocess.Popen(["ssh", "-F", os.environ["LVS_LAB_SSH_CONFIG"], _address(name), command],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def lines(process, timeout):
+    """The lines a stream printed, once it ended (or was stopped after timeout s): [[words]]."""
+    import subprocess
+    try:
+        out, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, _ = process.communicate()
+    return [line.split() for line in out.splitlines() if line.strip()]
+
+
+def now(host):
+    """The lab's clock, read on a node."""
+    return float(host.check_output("date +%s.%N"))

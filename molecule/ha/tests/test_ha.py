@@ -1,0 +1,229 @@
+"""Verify two NAT directors in failover with keepalived: one holder of the floating addresses, the
+table keepalived's alone, health checks, failover and failback with real traffic, connections
+that survive a failover (sync daemon), a planned drain.
+
+The tests run in file order: each one leaves the cluster as it found it (director1 holding the
+addresses, both real servers in service). Every measure is printed (pytest -s shows them; the
+molecule log keeps them).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import lvsprobe
+import pytest
+
+VIP, GATEWAY, WEB, ECHO = "198.18.0.144", "198.18.1.130", 80, 7000
+FLOATING = (VIP, GATEWAY)
+DIRECTORS = ("director1", "director2")
+REAL_SERVERS = {"rs1": "198.18.1.132", "rs2": "198.18.1.133"}
+PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", ".")
+LAB = os.path.join(PROJECT, "tests", "lab")
+
+
+def ansible_playbook(*args, background=False):
+    """ansible-playbook of this venv on the scenario's inventory, as a user runs the collection's
+    playbooks (ssh options from the lab session, ANSIBLE_SSH_ARGS)."""
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(PROJECT, "playbooks", "collections"),
+               ANSIBLE_PIPELINING="true", ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3")
+    command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+               "-i", os.environ["MOLECULE_INVENTORY_FILE"], *args]
+    if background:
+        return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def weight(director, port, address):
+    """The weight of a real server in the VIP's service on port, as the director's table has it."""
+    for line in director.check_output(f"ipvsadm -L -n -t {VIP}:{port}").splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[0] == "->" and fields[1] == f"{address}:{port}":
+            return int(fields[3])
+    return None
+
+
+@pytest.fixture(scope="module")
+def client():
+    return lvsprobe.node("client")
+
+
+def holders():
+    """{director: floating addresses it holds now}"""
+    out = {}
+    for name in DIRECTORS:
+        text = lvsprobe.node(name).check_output("ip -o addr show")
+        out[name] = sorted(a for a in FLOATING if f" {a}/" in text)
+    return out
+
+
+def wait_for(predicate, timeout, what):
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return
+        time.sleep(1)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def overlaps(samples_a, samples_b):
+    """Times at which both directors held a floating address: each director's holding spans run
+    between two consecutive samples that both hold one; spans of the two that overlap."""
+    def spans(samples):
+        out = []
+        for (t1, held1, *_), (t2, held2, *_) in zip(samples, samples[1:]):
+            if held1 != "-" and held2 != "-":
+                out.append((float(t1), float(t2)))
+        return out
+    return [(a, b) for a in spans(samples_a) for b in spans(samples_b) if a[0] < b[1] and b[0] < a[1]]
+
+
+def test_one_director_holds_the_floating_addresses():
+    # director1 has the higher priority (first of lvs_directors): it holds the VIP and the gateway
+    wait_for(lambda: holders() == {"director1": sorted(FLOATING), "director2": []}, 30, "director1 holds both")
+
+
+@pytest.mark.parametrize("name", DIRECTORS)
+def test_keepalived_is_the_only_writer_of_the_services(name):
+    director = lvsprobe.node(name)
+    assert director.service("keepalived").is_running and director.service("keepalived").is_enabled
+    table = lvsprobe.ipvs_lines(director)
+    for port in (WEB, ECHO):
+        assert f"-A -t {VIP}:{port} -s rr" in table
+        for address in REAL_SERVERS.values():
+            assert f"-a -t {VIP}:{port} -r {address}:{port} -m -w 1" in table
+    # not in the rules file the ipvsadm service restores at boot, not in the role's own list
+    saved = director.file("/etc/ipvsadm.rules").content_string
+    assert VIP not in saved, saved
+    assert json.loads(director.file("/var/lib/lvs-cluster/director-services.json").content_string) == []
+    # keepalived starts after that restore (whose ipvsadm -C would clear its services)
+    assert "After=ipvsadm.service" in director.file("/etc/systemd/system/keepalived.service.d/lvs-cluster.conf").content_string
+    # nor does the boot unit put a VIP on the host: VRRP does
+    assert "--vip" not in director.file("/etc/systemd/system/lvs-director.service").content_string
+    assert director.check_output("ipvsadm -L -n --timeout").split()[-2] == "5"
+
+
+@pytest.mark.parametrize("name", sorted(REAL_SERVERS))
+def test_real_servers_route_through_the_floating_gateway(name):
+    rs = lvsprobe.node(name)
+    assert rs.check_output("ip -4 route show default").split()[:3] == ["default", "via", GATEWAY]
+
+
+def test_traffic_reaches_both_real_servers(client):
+    answers = lvsprobe.send_requests(client, VIP, WEB, 10)
+    assert sorted(set(a[1] for a in answers)) == ["rs1", "rs2"], answers
+
+
+def test_a_dead_backend_leaves_within_10_s_and_comes_back_once(client):
+    rs1 = lvsprobe.node("rs1")
+    loop = lvsprobe.stream("client", lvsprobe.CLIENT_LOOP, VIP, WEB, 40, 0.2)
+    sampler = lvsprobe.stream("director1", lvsprobe.DIRECTOR_SAMPLER, 40, f"{VIP}:{WEB}", *FLOATING)
+    time.sleep(5)
+    stopped = lvsprobe.now(rs1)
+    rs1.check_output("systemctl stop lab-www")
+    time.sleep(15)
+    started = lvsprobe.now(rs1)
+    rs1.check_output("systemctl start lab-www")
+    answers = lvsprobe.lines(loop, 60)
+    samples = lvsprobe.lines(sampler, 60)
+
+    bad = [float(t) for t, who in answers if float(t) >= stopped and who in ("rs1", "FAILED")]
+    last_bad = max([t for t in bad if t < started] or [stopped])
+    out_of_table = min(float(t) for t, _, servers in samples
+                       if float(t) > stopped and REAL_SERVERS["rs1"] not in servers)
+    print(f"\nbackend stopped: last request to rs1 or failed {last_bad - stopped:.1f} s after,"
+          f" rs1 out of the table {out_of_table - stopped:.1f} s after")
+    assert last_bad - stopped <= 10, answers
+    between = [who for t, who in answers if last_bad < float(t) < started]
+    assert between and set(between) == {"rs2"}, answers
+    after = [who for t, who in answers if float(t) > started]
+    assert "rs1" in after and "FAILED" not in after, answers
+    # rs1's place in the table: in, out, in again - one transition each way, no flapping
+    states = [REAL_SERVERS["rs1"] in servers for _, _, servers in samples]
+    changes = [b for a, b in zip(states, states[1:]) if a != b]
+    assert states[0] and states[-1] and changes == [False, True], samples
+
+
+def test_the_backup_takes_over_within_5_s_and_connections_survive(client):
+    loop = lvsprobe.stream("client", lvsprobe.CLIENT_LOOP, VIP, WEB, 30, 0.1)
+    held = lvsprobe.stream("client", lvsprobe.HELD_CONNECTION, VIP, ECHO, "/tmp/lvs-go", 60)
+    samplers = {name: lvsprobe.stream(name, lvsprobe.DIRECTOR_SAMPLER, 30, f"{VIP}:{WEB}", *FLOATING)
+                for name in DIRECTORS}
+    client.run("rm -f /tmp/lvs-go")
+    time.sleep(5)
+    # the backup knows the held connection before the failover (the sync daemon)
+    synced = lvsprobe.node("director2").check_output(f"ipvsadm -L -n -c | grep -c ':{ECHO} ' || true")
+    killed = lvsprobe.now(client)
+    subprocess.run(["podman", "kill", "director1"], check=True, capture_output=True)
+    time.sleep(12)
+    client.check_output("touch /tmp/lvs-go")
+    answers = lvsprobe.lines(loop, 60)
+    connection = lvsprobe.lines(held, 60)
+    # director1's stream died with it (its ssh may only notice later): what it printed is enough
+    samples = {name: lvsprobe.lines(process, 60 if name == "director2" else 2) for name, process in samplers.items()}
+
+    failed = [float(t) for t, who in answers if who == "FAILED" and float(t) >= killed]
+    answered_again = min(float(t) for t, who in answers if who != "FAILED" and float(t) > max(failed or [killed]))
+    took_over = min(float(t) for t, held_now, _ in samples["director2"] if held_now != "-")
+    print(f"\nmaster killed: director2 held the addresses {took_over - killed:.1f} s after,"
+          f" the client was answered again {answered_again - killed:.1f} s after ({len(failed)} requests failed);"
+          f" connections the backup knew before: {synced.strip()}; held connection: {connection}")
+    assert int(synced) >= 1, "the backup knew no connection of the echo service before the failover"
+    assert answered_again - killed <= 5, answers
+    assert not [t for t, who in answers if who == "FAILED" and float(t) > answered_again], answers
+    assert overlaps(samples["director1"], samples["director2"]) == []
+    # the connection opened before the failover is answered after it, by the same real server
+    assert len(connection) == 2 and not connection[1][1].startswith("FAILED"), connection
+    assert connection[0][1:] == [connection[0][1], "before"] and connection[1][1:] == [connection[0][1], "after"], connection
+
+
+def test_the_master_comes_back_and_takes_over_without_two_holders(client):
+    samplers = {"director2": lvsprobe.stream("director2", lvsprobe.DIRECTOR_SAMPLER, 90, f"{VIP}:{WEB}", *FLOATING)}
+    loop = lvsprobe.stream("client", lvsprobe.CLIENT_LOOP, VIP, WEB, 90, 0.2)
+    subprocess.run(["podman", "start", "director1"], check=True, capture_output=True)
+    subprocess.run([os.path.join(LAB, "wait-booted"), "director1"], check=True, capture_output=True)
+    samplers["director1"] = lvsprobe.stream("director1", lvsprobe.DIRECTOR_SAMPLER, 60, f"{VIP}:{WEB}", *FLOATING)
+    wait_for(lambda: holders() == {"director1": sorted(FLOATING), "director2": []}, 60, "director1 holds both again")
+    time.sleep(3)
+    for process in list(samplers.values()) + [loop]:
+        process.kill()
+    samples = {name: lvsprobe.lines(process, 10) for name, process in samplers.items()}
+    answers = lvsprobe.lines(loop, 10)
+    assert overlaps(samples["director1"], samples["director2"]) == []
+    failed = [t for t, who in answers if who == "FAILED"]
+    print(f"\nmaster back: {len(failed)} of {len(answers)} requests failed during the failback")
+    assert len(failed) <= 10, answers
+    assert [who for _, who in answers[-5:]] != ["FAILED"] * 5, answers
+
+
+def test_a_drained_real_server_ends_its_connections_and_takes_no_new_ones(client):
+    director1 = lvsprobe.node("director1")
+    client.run("rm -f /tmp/lvs-go-drain")
+    held = lvsprobe.stream("client", lvsprobe.HELD_CONNECTION, VIP, ECHO, "/tmp/lvs-go-drain", 120)
+    drained = held.stdout.readline().split()[1]          # who answered "before"
+    other = next(name for name in REAL_SERVERS if name != drained)
+    started = time.time()
+    drain = ansible_playbook(os.path.join(PROJECT, "playbooks", "drain.yml"), "-e",
+                             json.dumps({"director_drain_real_servers": [REAL_SERVERS[drained]],
+                                         "director_drain_timeout": 120}), background=True)
+    wait_for(lambda: weight(director1, WEB, REAL_SERVERS[drained]) == 0, 180, f"{drained} at weight 0")
+    weight_zero = time.time() - started
+    # no new connection goes to it; the open one goes on
+    answers = lvsprobe.send_requests(client, VIP, WEB, 10)
+    assert set(a[1] for a in answers) == {other}, answers
+    client.check_output("touch /tmp/lvs-go-drain")
+    connection = lvsprobe.lines(held, 30)
+    out, _ = drain.communicate(timeout=300)
+    print(f"\ndrain of {drained}: weight 0 after {weight_zero:.0f} s, removed after {time.time() - started:.0f} s;"
+          f" held connection: {connection}")
+    assert drain.returncode == 0, out
+    assert "they are removed now" not in out, out
+    assert [c[1:] for c in connection] == [[drained, "after"]], connection
+    for name in DIRECTORS:
+        assert REAL_SERVERS[drained] not in lvsprobe.node(name).check_output("ipvsadm -S -n"), name
+    # the inventory still lists it: the cluster's playbook puts it back
+    back = ansible_playbook("--tags", "director_keepalived", os.path.join(PROJECT, "playbooks", "nat.yml"))
+    assert back.returncode == 0, back.stdout
+    wait_for(lambda: weight(director1, WEB, REAL_SERVERS[drained]) == 1, 30, f"{drained} back in service")

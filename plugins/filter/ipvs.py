@@ -48,7 +48,8 @@ def _keepalived_fields(extra, where):
     """A service's keepalived fields (health_check, sorry_server, quorum, inhibit) checked by their
     spec and rules: (converted fields, [messages naming the field])."""
     validated, errors, rule_errors = _validate(keepalived.keepalived_service_spec(), extra, where)
-    errors += rule_errors
+    # the spec has no rules between fields: its other errors repeat a field's, without its name
+    errors = errors or rule_errors
     if not errors:
         errors = keepalived.keepalived_errors(validated, where)
     return validated, errors

@@ -162,7 +162,7 @@ def vrrp_instances(vips, facts, router_id, priority, advert_interval=1, nopreemp
             found = interface if source else None
         if not found:
             errors.append('%s: no interface of this director is on the network of %s (give %s)'
-                          % (field, addresses[0], 'director_vip_interface' if index == 0 else 'an address in its network'))
+                          % (field, addresses[0], 'director_vip_interface' if field == 'director_vip_interface' else 'an address in its network'))
             continue
         if isinstance(peers, dict):
             peer_list = []
@@ -282,7 +282,7 @@ def render(services, forwarding, instances, sync_group='', router_name='', sync_
          '    script_user root']
     if sync_daemon:
         g.append('    lvs_sync_daemon %s %s id %d' % (sync_daemon['interface'], sync_daemon['instance'], sync_daemon['id']))
-    timeouts = dict((k, v) for k, v in (timeouts or {}).items() if v)
+    timeouts = dict((k, int(v)) for k, v in (timeouts or {}).items() if int(v or 0))
     if timeouts:
         g.append('    lvs_timeouts %s' % ' '.join('%s %d' % (k, timeouts[k]) for k in ('tcp', 'tcpfin', 'udp') if k in timeouts))
     _block(lines, 'global_defs', g, '')

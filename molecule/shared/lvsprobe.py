@@ -82,7 +82,8 @@ def device_of(host, address):
 # process streaming timestamped lines back (every node reads the one lab kernel's clock), so
 # samples from different nodes compare in time, and a node that dies just ends its stream.
 
-# Client: one HTTP request every INTERVAL s for DURATION s: "<time> <who answered>" or "<time> FAILED".
+# Client: one HTTP request every INTERVAL s for DURATION s (2 s to connect, 2 s to read):
+# "<when it began> <when it ended> <who answered>" or "... FAILED".
 CLIENT_LOOP = r"""
 import sys, time, urllib.request
 vip, port, duration, interval = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
@@ -90,11 +91,11 @@ end = time.time() + duration
 while time.time() < end:
     t = time.time()
     try:
-        with urllib.request.urlopen("http://%s:%s/" % (vip, port), timeout=1) as answer:
+        with urllib.request.urlopen("http://%s:%s/" % (vip, port), timeout=2) as answer:
             who = answer.read().decode().split()[-1]
     except Exception:
         who = "FAILED"
-    print("%.3f %s" % (t, who), flush=True)
+    print("%.3f %.3f %s" % (t, time.time(), who), flush=True)
     time.sleep(max(0.0, interval - (time.time() - t)))
 """
 

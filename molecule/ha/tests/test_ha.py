@@ -129,17 +129,20 @@ def test_a_dead_backend_leaves_within_10_s_and_comes_back_once(client):
     answers = lvsprobe.lines(loop, 60)
     samples = lvsprobe.lines(sampler, 60)
 
-    bad = [float(t) for t, who in answers if float(t) >= stopped and who in ("rs1", "FAILED")]
-    last_bad = max([t for t in bad if t < started] or [stopped])
+    # (start, end, who) of each request, in seconds after the stop
+    timeline = [(float(t0) - stopped, float(t1) - stopped, who) for t0, t1, who in answers]
+    restart = started - stopped
+    bad = [r for r in timeline if 0 <= r[0] < restart and r[2] in ("rs1", "FAILED")]
+    last_bad = max([r[1] for r in bad] or [0.0])
     out_of_table = min(float(t) for t, _, servers in samples
-                       if float(t) > stopped and REAL_SERVERS["rs1"] not in servers)
-    print(f"\nbackend stopped: last request to rs1 or failed {last_bad - stopped:.1f} s after,"
-          f" rs1 out of the table {out_of_table - stopped:.1f} s after")
-    assert last_bad - stopped <= 10, answers
-    between = [who for t, who in answers if last_bad < float(t) < started]
-    assert between and set(between) == {"rs2"}, answers
-    after = [who for t, who in answers if float(t) > started]
-    assert "rs1" in after and "FAILED" not in after, answers
+                       if float(t) > stopped and REAL_SERVERS["rs1"] not in servers) - stopped
+    print(f"\nbackend stopped: the last request to rs1 or failed ended {last_bad:.1f} s after,"
+          f" rs1 out of the table {out_of_table:.1f} s after; the failures {bad}")
+    assert last_bad <= 10, timeline
+    between = [r[2] for r in timeline if last_bad < r[0] and r[1] < restart]
+    assert between and set(between) == {"rs2"}, timeline
+    after = [r[2] for r in timeline if r[0] > restart]
+    assert "rs1" in after and "FAILED" not in after, timeline
     # rs1's place in the table: in, out, in again - one transition each way, no flapping
     states = [REAL_SERVERS["rs1"] in servers for _, _, servers in samples]
     changes = [b for a, b in zip(states, states[1:]) if a != b]
@@ -164,15 +167,21 @@ def test_the_backup_takes_over_within_5_s_and_connections_survive(client):
     # director1's stream died with it (its ssh may only notice later): what it printed is enough
     samples = {name: lvsprobe.lines(process, 60 if name == "director2" else 2) for name, process in samplers.items()}
 
-    failed = [float(t) for t, who in answers if who == "FAILED" and float(t) >= killed]
-    answered_again = min(float(t) for t, who in answers if who != "FAILED" and float(t) > max(failed or [killed]))
-    took_over = min(float(t) for t, held_now, _ in samples["director2"] if held_now != "-")
-    print(f"\nmaster killed: director2 held the addresses {took_over - killed:.1f} s after,"
-          f" the client was answered again {answered_again - killed:.1f} s after ({len(failed)} requests failed);"
-          f" connections the backup knew before: {synced.strip()}; held connection: {connection}")
+    # when director1 died: after its last sample (its sampler ran until the kill reached it; the
+    # kill itself, a podman call into the lab, takes a moment after `killed`)
+    died = max([killed] + [float(t) for t, *_ in samples["director1"]])
+    # requests begun after it died: when the first was answered, and how many failed
+    after = [(float(t0) - died, float(t1) - died, who) for t0, t1, who in answers if float(t0) >= died]
+    failed = [r for r in after if r[2] == "FAILED"]
+    answered_again = min(r[1] for r in after if r[2] != "FAILED")
+    took_over = min(float(t) for t, held_now, _ in samples["director2"] if held_now != "-") - died
+    print(f"\nmaster killed (its last sample {died - killed:.1f} s after the kill was sent): director2 held the"
+          f" addresses {took_over:.1f} s after, the first request begun after the death was answered"
+          f" {answered_again:.1f} s after ({len(failed)} failed); connections the backup knew before:"
+          f" {synced.strip()}; held connection: {connection}")
     assert int(synced) >= 1, "the backup knew no connection of the echo service before the failover"
-    assert answered_again - killed <= 5, answers
-    assert not [t for t, who in answers if who == "FAILED" and float(t) > answered_again], answers
+    assert answered_again <= 5, after
+    assert not [r for r in failed if r[0] > answered_again], after
     assert overlaps(samples["director1"], samples["director2"]) == []
     # the connection opened before the failover is answered after it, by the same real server
     assert len(connection) == 2 and not connection[1][1].startswith("FAILED"), connection
@@ -192,10 +201,10 @@ def test_the_master_comes_back_and_takes_over_without_two_holders(client):
     samples = {name: lvsprobe.lines(process, 10) for name, process in samplers.items()}
     answers = lvsprobe.lines(loop, 10)
     assert overlaps(samples["director1"], samples["director2"]) == []
-    failed = [t for t, who in answers if who == "FAILED"]
-    print(f"\nmaster back: {len(failed)} of {len(answers)} requests failed during the failback")
+    failed = [(t0, t1) for t0, t1, who in answers if who == "FAILED"]
+    print(f"\nmaster back: {len(failed)} of {len(answers)} requests failed during the failback: {failed}")
     assert len(failed) <= 10, answers
-    assert [who for _, who in answers[-5:]] != ["FAILED"] * 5, answers
+    assert [who for *_, who in answers[-5:]] != ["FAILED"] * 5, answers
 
 
 def test_a_drained_real_server_ends_its_connections_and_takes_no_new_ones(client):

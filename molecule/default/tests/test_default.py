@@ -68,3 +68,19 @@ def test_ipvs_and_legacy_iptables(host, name):
     out = host.run("modprobe ip_vs_wlc && ipvsadm -Ln && iptables -V && iptables -t nat -S")
     assert out.rc == 0, out.stderr
     assert "IP Virtual Server" in out.stdout and "(legacy)" in out.stdout
+
+
+def test_a_fresh_node_has_no_ipvsadm_or_keepalived_but_apt_has_them(host, name):
+    # what the roles install comes from the image's local apt repository, as on a user's fresh host
+    # (the director got ipvsadm in converge): the check steps of the cluster scenarios start there
+    if name != "director":
+        assert not host.exists("ipvsadm") and not host.exists("keepalived")
+    for package in ("ipvsadm", "keepalived"):
+        policy = host.check_output(f"apt-cache policy {package}")
+        candidate = [line.split()[1] for line in policy.splitlines() if line.strip().startswith("Candidate:")]
+        assert candidate and candidate[0] != "(none)", policy
+
+
+def test_the_echo_backend_answers_each_line_on_one_connection(host, name):
+    out = host.check_output("printf 'one\\ntwo\\n' | nc -q 1 127.0.0.1 7000")
+    assert out.splitlines() == [f"{name} one", f"{name} two"]

@@ -160,28 +160,30 @@ def test_the_backup_takes_over_within_5_s_and_connections_survive(client):
     synced = lvsprobe.node("director2").check_output(f"ipvsadm -L -n -c | grep -c ':{ECHO} ' || true")
     killed = lvsprobe.now(client)
     subprocess.run(["podman", "kill", "director1"], check=True, capture_output=True)
-    time.sleep(12)
+    # its network namespace, where the kernel forwarded for it, goes once podman has cleaned up
+    # after it: only then does the held connection speak again (through director2 alone)
+    subprocess.run(["podman", "wait", "director1"], check=True, capture_output=True, timeout=60)
+    time.sleep(8)
     client.check_output("touch /tmp/lvs-go")
     answers = lvsprobe.lines(loop, 60)
     connection = lvsprobe.lines(held, 60)
     # director1's stream died with it (its ssh may only notice later): what it printed is enough
     samples = {name: lvsprobe.lines(process, 60 if name == "director2" else 2) for name, process in samplers.items()}
 
-    # when director1 died: after its last sample (its sampler ran until the kill reached it; the
-    # kill itself, a podman call into the lab, takes a moment after `killed`)
-    died = max([killed] + [float(t) for t, *_ in samples["director1"]])
-    # requests begun after it died: when the first was answered, and how many failed
-    after = [(float(t0) - died, float(t1) - died, who) for t0, t1, who in answers if float(t0) >= died]
-    failed = [r for r in after if r[2] == "FAILED"]
-    answered_again = min(r[1] for r in after if r[2] != "FAILED")
-    took_over = min(float(t) for t, held_now, _ in samples["director2"] if held_now != "-") - died
-    print(f"\nmaster killed (its last sample {died - killed:.1f} s after the kill was sent): director2 held the"
-          f" addresses {took_over:.1f} s after, the first request begun after the death was answered"
-          f" {answered_again:.1f} s after ({len(failed)} failed); connections the backup knew before:"
-          f" {synced.strip()}; held connection: {connection}")
+    # the longest time the client went without an answer, from the kill on (by when answers ended)
+    answered = sorted(float(t1) for t0, t1, who in answers if who != "FAILED" and float(t1) >= killed)
+    gaps = [b - a for a, b in zip([killed] + answered, answered)]
+    longest = max(gaps)
+    failed = [(round(float(t0) - killed, 1), round(float(t1) - killed, 1)) for t0, t1, who in answers
+              if who == "FAILED" and float(t0) >= killed]
+    took_over = min(float(t) for t, held_now, _ in samples["director2"] if held_now != "-") - killed
+    print(f"\nmaster killed: director2 held the addresses {took_over:.1f} s after the kill was sent, the"
+          f" client's longest wait for an answer {longest:.1f} s, failed requests (begun, ended, s after"
+          f" the kill) {failed}; connections the backup knew before: {synced.strip()}; held connection:"
+          f" {connection}")
     assert int(synced) >= 1, "the backup knew no connection of the echo service before the failover"
-    assert answered_again <= 5, after
-    assert not [r for r in failed if r[0] > answered_again], after
+    assert longest <= 5, answers
+    assert answered and answered[-1] > killed + 20, answers
     assert overlaps(samples["director1"], samples["director2"]) == []
     # the connection opened before the failover is answered after it, by the same real server
     assert len(connection) == 2 and not connection[1][1].startswith("FAILED"), connection

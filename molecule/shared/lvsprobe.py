@@ -155,10 +155,10 @@ def lines(process, timeout):
     """The lines a stream printed, once it ended (or was stopped after timeout s): [[words]]."""
     import subprocess
     try:
-        out, _ = process.communicate(timeout=timeout)
+        out = process.communicate(timeout=timeout)[0]
     except subprocess.TimeoutExpired:
         process.kill()
-        out, _ = process.communicate()
+        out = process.communicate()[0]
     return [line.split() for line in out.splitlines() if line.strip()]
 
 

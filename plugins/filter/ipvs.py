@@ -177,7 +177,7 @@ def keepalived_config(services, forwarding, facts=None, router_id=51, priority=1
             errors += service_errors
         else:
             converted.append((out['options'], out['extra']))
-    vips = model.director_config([options for options, _ in converted], forwarding)['vips']
+    vips = model.director_config([pair[0] for pair in converted], forwarding)['vips']
     instances, sync_group, vrrp_errors = keepalived.vrrp_instances(
         vips, facts or {}, int(router_id), int(priority), advert_interval=advert_interval, nopreempt=bool(nopreempt),
         peers=peers, gateway=model.normalize_address(gateway) if gateway else '', vip_interface=vip_interface or '')

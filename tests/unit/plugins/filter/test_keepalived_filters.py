@@ -306,10 +306,10 @@ def test_rules_without_a_bad_service_are_refused():
 # ---------------------------------------------------------------------------------------------
 # the planned drain
 
-DRAIN = [{'name': 'v6', 'address': '2001:db8::10', 'port': 80, 'real_servers': [
-             {'address': '2001:DB8::2', 'weight': 3}, {'address': '2001:db8::3'}]},
-         {'name': 'web', 'address': '198.18.0.144', 'port': 80, 'real_servers': [
-             {'address': '198.18.1.132', 'weight': 2}, {'address': '198.18.1.133'}, {'address': 'not-an-address'}]},
+DRAIN_V6 = [{'address': '2001:DB8::2', 'weight': 3}, {'address': '2001:db8::3'}]
+DRAIN_WEB = [{'address': '198.18.1.132', 'weight': 2}, {'address': '198.18.1.133'}, {'address': 'not-an-address'}]
+DRAIN = [{'name': 'v6', 'address': '2001:db8::10', 'port': 80, 'real_servers': DRAIN_V6},
+         {'name': 'web', 'address': '198.18.0.144', 'port': 80, 'real_servers': DRAIN_WEB},
          {'fwmark': 7}]
 
 

@@ -523,8 +523,8 @@ def test_without_health_check_there_is_no_checker():
 
 
 def test_absent_services_and_real_servers_are_not_rendered():
-    services = [_converted({'address': '198.18.0.144', 'port': 80, 'real_servers': [
-                    {'address': '198.18.1.132'}, {'address': '198.18.1.133', 'state': 'absent'}]}, 'dr'),
+    real_servers = [{'address': '198.18.1.132'}, {'address': '198.18.1.133', 'state': 'absent'}]
+    services = [_converted({'address': '198.18.0.144', 'port': 80, 'real_servers': real_servers}, 'dr'),
                 _converted({'address': '198.18.0.145', 'port': 80, 'state': 'absent',
                             'real_servers': [{'address': '198.18.1.134'}]}, 'dr'),
                 _converted({'fwmark': 7, 'state': 'absent'}, 'dr')]

@@ -31,10 +31,22 @@ def test_ipvs_table_is_the_inventory(director):
 
 def test_ipvs_table_is_saved_for_boot(director):
     saved, table = lvsprobe.saved_and_running_table(director)
-    assert saved == "# ipvsadm.rules\n" + table
+    # the table, then the timeouts inventories/lab gives (director_ipvs_timeouts), which the
+    # restore runs as any other line
+    assert saved == "# ipvsadm.rules\n" + table + "--set 0 30 0\n"
     assert 'AUTO="true"' in director.file("/etc/default/ipvsadm").content_string
     assert director.service("ipvsadm").is_enabled
     assert director.service("lvs-director").is_enabled
+
+
+def test_ipvs_timeouts_are_the_inventory(director):
+    # tcp and udp keep the kernel's values; after a restart the boot restore set them again
+    assert director.check_output("ipvsadm -L -n --timeout").split()[-3:] == ["900", "30", "300"]
+
+
+def test_ipvs_settings_drop_the_connections_of_removed_and_drained_real_servers(director):
+    for key in ("expire_nodest_conn", "expire_quiescent_template"):
+        assert lvsprobe.sysctl(director, f"net.ipv4.vs.{key}") == "1", key
 
 
 def test_director_lists_the_services_it_made(director):

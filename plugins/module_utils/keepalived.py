@@ -105,8 +105,9 @@ def _interface_networks(facts, name):
     info = model._interface_facts(facts, name)
     out = []
     for entry in ([info['ipv4']] if info.get('ipv4') else []) + list(info.get('ipv4_secondaries') or []):
-        if entry.get('address') and entry.get('netmask'):
-            out.append(ipaddress.ip_interface('%s/%s' % (entry['address'], entry['netmask'])))
+        mask = entry.get('netmask') or entry.get('prefix')
+        if entry.get('address') and mask:
+            out.append(ipaddress.ip_interface('%s/%s' % (entry['address'], mask)))
     for entry in info.get('ipv6') or []:
         if entry.get('address') and entry.get('prefix') and not entry['address'].startswith('fe80'):
             out.append(ipaddress.ip_interface('%s/%s' % (entry['address'], entry['prefix'])))

@@ -82,17 +82,23 @@ def device_of(host, address):
 # process streaming timestamped lines back (every node reads the one lab kernel's clock), so
 # samples from different nodes compare in time, and a node that dies just ends its stream.
 
-# Client: one HTTP request every INTERVAL s for DURATION s (2 s to connect, 2 s to read):
-# "<when it began> <when it ended> <who answered>" or "... FAILED".
+# Client: one HTTP request every INTERVAL s for DURATION s (CONNECT s to connect, default 2, then
+# 2 s to read): "<when it began> <when it ended> <who answered>" or "... FAILED". A short CONNECT
+# sends a new SYN that often instead of waiting for TCP's retransmission (1 s, then 2 s ...).
 CLIENT_LOOP = r"""
-import sys, time, urllib.request
-vip, port, duration, interval = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+import http.client, sys, time
+vip, port, duration, interval = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+connect = float(sys.argv[5]) if len(sys.argv) > 5 else 2.0
 end = time.time() + duration
 while time.time() < end:
     t = time.time()
     try:
-        with urllib.request.urlopen("http://%s:%s/" % (vip, port), timeout=2) as answer:
-            who = answer.read().decode().split()[-1]
+        conn = http.client.HTTPConnection(vip, port, timeout=connect)
+        conn.connect()
+        conn.sock.settimeout(2.0)
+        conn.request("GET", "/")
+        who = conn.getresponse().read().decode().split()[-1]
+        conn.close()
     except Exception:
         who = "FAILED"
     print("%.3f %.3f %s" % (t, time.time(), who), flush=True)

@@ -151,7 +151,8 @@ def test_a_dead_backend_leaves_within_10_s_and_comes_back_once(client):
 
 
 def test_the_backup_takes_over_within_5_s_and_connections_survive(client):
-    loop = lvsprobe.stream("client", lvsprobe.CLIENT_LOOP, VIP, WEB, 30, 0.1)
+    # a new SYN every 0.5 s at most: the wait measured is the failover's, not TCP's backoff
+    loop = lvsprobe.stream("client", lvsprobe.CLIENT_LOOP, VIP, WEB, 30, 0.1, 0.5)
     held = lvsprobe.stream("client", lvsprobe.HELD_CONNECTION, VIP, ECHO, "/tmp/lvs-go", 60)
     samplers = {name: lvsprobe.stream(name, lvsprobe.DIRECTOR_SAMPLER, 30, f"{VIP}:{WEB}", *FLOATING)
                 for name in DIRECTORS}

@@ -9,6 +9,7 @@ molecule log keeps them).
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -20,6 +21,14 @@ VIP, GATEWAY, WEB, ECHO = "198.18.0.144", "198.18.1.130", 80, 7000
 FLOATING = (VIP, GATEWAY)
 DIRECTORS = ("director1", "director2")
 REAL_SERVERS = {"rs1": "198.18.1.132", "rs2": "198.18.1.133"}
+# molecule.yml's services, rs1 at weight 2 in the web service (for the check-mode proof)
+SERVICES_WITH_RS1_WEIGHT_2 = [
+    {"name": "web", "address": VIP, "port": WEB, "scheduler": "rr",
+     "health_check": {"type": "http", "path": "/", "status": 200, "interval": 1, "timeout": 1, "retries": 1, "retry_delay": 1},
+     "real_servers": [{"address": "198.18.1.132", "port": WEB, "weight": 2}, {"address": "198.18.1.133", "port": WEB}]},
+    {"name": "echo", "address": VIP, "port": ECHO, "scheduler": "rr", "health_check": {"type": "tcp", "interval": 1, "timeout": 1},
+     "real_servers": [{"address": "198.18.1.132", "port": ECHO}, {"address": "198.18.1.133", "port": ECHO}]},
+]
 PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", ".")
 LAB = os.path.join(PROJECT, "tests", "lab")
 
@@ -104,6 +113,24 @@ def test_keepalived_is_the_only_writer_of_the_services(name):
     assert "--vip" not in director.file("/etc/systemd/system/lvs-director.service").content_string
     assert director.check_output("ipvsadm -L -n --timeout").split()[-2] == "5"
     assert lvsprobe.sysctl(director, "net.ipv4.vs.expire_nodest_conn") == "1"
+
+
+def test_check_mode_shows_the_keepalived_conf_diff_and_signals_nothing():
+    director1 = lvsprobe.node("director1")
+    reloads = "journalctl -u keepalived --no-pager | grep -c Reloading || true"
+    pid, reloaded = (director1.check_output("systemctl show -p MainPID --value keepalived"), director1.check_output(reloads))
+    before = director1.file("/etc/keepalived/keepalived.conf").content_string
+    # the inventory with rs1 at weight 2 in the web service, given as extra vars
+    run = ansible_playbook("--check", "--diff", "--tags", "director_keepalived", "--limit", "lvs_directors",
+                           "-e", json.dumps({"lvs_virtual_services": SERVICES_WITH_RS1_WEIGHT_2}),
+                           os.path.join(PROJECT, "playbooks", "nat.yml"))
+    assert run.returncode == 0, run.stdout
+    assert "-        weight 1\n+        weight 2" in run.stdout, run.stdout
+    assert re.search(r"director1 +: ok=[0-9]+ +changed=1 ", run.stdout), run.stdout
+    # nothing changed, nothing signalled: the same file, the same keepalived, rs1 still at weight 1
+    assert director1.file("/etc/keepalived/keepalived.conf").content_string == before
+    assert (director1.check_output("systemctl show -p MainPID --value keepalived"), director1.check_output(reloads)) == (pid, reloaded)
+    assert weight(director1, WEB, REAL_SERVERS["rs1"]) == 1
 
 
 @pytest.mark.parametrize("name", sorted(REAL_SERVERS))

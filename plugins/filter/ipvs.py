@@ -223,11 +223,7 @@ def drain_real_servers(services, addresses, state='drained'):
         real_servers = []
         for rs in service.get('real_servers') or []:
             rs = dict(rs)
-            try:
-                mine = model.normalize_address(rs.get('address')) in wanted
-            except ValueError:
-                mine = False
-            if mine:
+            if model.address_or_none(rs.get('address')) in wanted:
                 if state == 'absent':
                     rs['state'] = 'absent'
                 else:
@@ -244,19 +240,10 @@ def drain_unknown(services, addresses):
     for service in _list(services, 'drain_unknown: the virtual services'):
         for rs in (service.get('real_servers') or []) if isinstance(service, dict) and model.is_present(service) else []:
             if isinstance(rs, dict) and model.is_present(rs):
-                try:
-                    known.add(model.normalize_address(rs.get('address')))
-                except ValueError:
-                    pass
-    unknown = []
-    for address in _list(addresses, 'drain_unknown: the addresses'):
-        try:
-            if model.normalize_address(address) in known:
-                continue
-        except ValueError:
-            pass
-        unknown.append(str(address))
-    return unknown
+                known.add(model.address_or_none(rs.get('address')))
+    known.discard(None)
+    return [str(address) for address in _list(addresses, 'drain_unknown: the addresses')
+            if model.address_or_none(address) not in known]
 
 
 def active_connections(services, addresses):

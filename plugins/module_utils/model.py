@@ -114,7 +114,8 @@ def key_options(key):
     return {'protocol': key[2], 'address': key[3], 'port': key[4]}
 
 
-def _address_or_none(value):
+def address_or_none(value):
+    """normalize_address(value), or None for anything that is not an address."""
     try:
         return normalize_address(value)
     except ValueError:
@@ -170,7 +171,7 @@ def director_config(services, forwarding, facts=None, sysctl_interfaces=(), inte
                           for s in present for rs in s.get('real_servers') or []
                           if isinstance(rs, dict) and is_present(rs))
     nat = 'nat' in forwardings
-    vips = _unique(_address_or_none(s['address']) or str(s['address']) for s in present if s.get('address') is not None)
+    vips = _unique(address_or_none(s['address']) or str(s['address']) for s in present if s.get('address') is not None)
     modules = _unique(['ip_vs'] + ['ip_vs_' + (s.get('scheduler') or DEFAULT_SCHEDULER) for s in present])
     networks = [internal_network] if masquerade and nat and internal_network else []
     if sysctl_interfaces:
@@ -212,23 +213,23 @@ def realserver_entries(services, addresses, forwarding, extra_vips=()):
     """One {vip, address, forwarding, service} per present real server, in a present address
     service, whose address is one of this host's (compared as addresses, not as text); then one per
     extra VIP (address '')."""
-    mine = set(filter(None, (_address_or_none(a) for a in addresses)))
+    mine = set(filter(None, (address_or_none(a) for a in addresses)))
     entries = []
     for service in services:
         if not isinstance(service, dict) or not is_present(service) or service.get('address') is None:
             continue
-        vip = _address_or_none(service['address'])
+        vip = address_or_none(service['address'])
         if vip is None:
             continue   # reported by realserver_config's errors
         for rs in service.get('real_servers') or []:
             if not isinstance(rs, dict) or not is_present(rs):
                 continue
-            address = _address_or_none(rs.get('address'))
+            address = address_or_none(rs.get('address'))
             if address in mine:
                 entries.append({'vip': vip, 'address': address, 'forwarding': effective_forwarding(rs, service, forwarding),
                                 'service': _service_name(service)})
     for extra in extra_vips:
-        entries.append({'vip': _address_or_none(extra['address']) or str(extra['address']), 'address': '',
+        entries.append({'vip': address_or_none(extra['address']) or str(extra['address']), 'address': '',
                         'forwarding': extra['forwarding'], 'service': 'realserver_extra_vips'})
     return entries
 
@@ -261,7 +262,7 @@ def realserver_config(services, addresses, forwarding, extra_vips=(), facts=None
             continue
         info = _interface_facts(facts, name)
         held = ([info['ipv4']] if 'ipv4' in info else []) + list(info.get('ipv4_secondaries') or []) + list(info.get('ipv6') or [])
-        if any(_address_or_none(h.get('address')) in wanted for h in held):
+        if any(address_or_none(h.get('address')) in wanted for h in held):
             interfaces.append(name)
 
     sysctls = []
@@ -274,16 +275,16 @@ def realserver_config(services, addresses, forwarding, extra_vips=(), facts=None
 
     errors = []
     for index, service in enumerate(services):
-        if isinstance(service, dict) and service.get('address') is not None and _address_or_none(service['address']) is None:
+        if isinstance(service, dict) and service.get('address') is not None and address_or_none(service['address']) is None:
             errors.append('realserver_virtual_services[%d].address: %s is not an IPv4 or IPv6 address' % (index, service['address']))
     for index, extra in enumerate(extra_vips):
-        if _address_or_none(extra.get('address')) is None:
+        if address_or_none(extra.get('address')) is None:
             errors.append('realserver_extra_vips[%d].address: %s is not an IPv4 or IPv6 address' % (index, extra.get('address')))
     for entry in entries:
         if entry['forwarding'] == 'tunnel' and ':' in entry['vip']:
             errors.append('%s: VIP %s with tunnel forwarding: IPv6 tunnels (ip6tnl0) are not supported, use dr or an IPv4 VIP'
                           % (entry['service'], entry['vip']))
-    if nat and _address_or_none(director_internal_address) is None:
+    if nat and address_or_none(director_internal_address) is None:
         errors.append('realserver_director_internal_address (lvs_director_internal_address): this host is a NAT real server of %s'
                       ' and needs the director\'s internal address as its gateway, got "%s"'
                       % (', '.join(_unique(e['service'] for e in entries if e['forwarding'] == 'nat')), director_internal_address))

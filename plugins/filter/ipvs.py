@@ -11,78 +11,15 @@ own rules; director_config and realserver_config say what each role sets up.
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.module_utils.errors import ArgumentTypeError, ArgumentValueError, ElementError, RequiredError, UnsupportedError
-from ansible_collections.lvs.cluster.plugins.module_utils import ipvs, keepalived, model
-
-# Errors about one option's value: checked option by option, so each message names its option.
-_VALUE_ERRORS = (ArgumentTypeError, ArgumentValueError, ElementError)
-
-
-def _validate(spec, params, where, checked_elsewhere=()):
-    """params checked against spec: (the params as the module would get them, [messages naming the
-    option whose value is wrong], [messages of the rules between options])."""
-    argument_spec = spec['argument_spec']
-    value_errors, rule_errors = [], []
-    for name in params:
-        if name in argument_spec and name not in checked_elsewhere:
-            single = ArgumentSpecValidator({name: argument_spec[name]}).validate({name: params[name]})
-            value_errors += ['%s.%s: %s' % (where, name, msg) for msg in single.error_messages]
-    result = ArgumentSpecValidator(**spec).validate(params)
-    for error in result.errors:
-        if isinstance(error, _VALUE_ERRORS):
-            continue
-        if isinstance(error, UnsupportedError):
-            value_errors += ['%s.%s: unknown option (known: %s)' % (where, name, ', '.join(sorted(argument_spec)))
-                             for name in params if name not in argument_spec]
-            continue
-        if isinstance(error, RequiredError):
-            value_errors += ['%s.%s: is required' % (where, name) for name, option in argument_spec.items()
-                             if option.get('required') and params.get(name) is None]
-        else:
-            rule_errors.append('%s: %s' % (where, error.msg))
-    return result.validated_parameters, value_errors, rule_errors
-
-
-def _keepalived_fields(extra, where):
-    """A service's keepalived fields (health_check, sorry_server, quorum, inhibit) checked by their
-    spec and rules: (converted fields, [messages naming the field])."""
-    validated, errors, rule_errors = _validate(keepalived.keepalived_service_spec(), extra, where)
-    # the spec has no rules between fields: its other errors repeat a field's, without its name
-    errors = errors or rule_errors
-    if not errors:
-        errors = keepalived.keepalived_errors(validated, where)
-    return validated, errors
-
+from ansible_collections.lvs.cluster.plugins.module_utils import ipvs, ipvs_table, keepalived, model
 
 def _service(spec, forwarding, where, converted=None):
     """A virtual service from inventory checked as ipvs_service checks its options (and its
     keepalived fields by their own spec): (Service, []) or (None, [messages, each naming the field]).
     converted, a dict, receives the options and the keepalived fields as converted."""
-    service_spec = model.ipvs_service_spec()
-    real_server_spec = dict(argument_spec=service_spec['argument_spec']['real_servers'].pop('options'))
-    params, extra = keepalived.split_service(spec)
-    extra, extra_errors = _keepalived_fields(extra, where)
-    if not params.get('forwarding'):
-        params['forwarding'] = forwarding
-    # a list of real servers is checked one by one below, each named by its index
-    listed = ('real_servers',) if isinstance(params.get('real_servers'), list) else ()
-    validated, errors, rule_errors = _validate(service_spec, params, where, checked_elsewhere=listed)
-    errors += extra_errors
-    real_servers = []
-    if isinstance(params.get('real_servers'), list):
-        for index, real_server in enumerate(params['real_servers']):
-            field = '%s.real_servers[%d]' % (where, index)
-            if not isinstance(real_server, dict):
-                errors.append('%s: must be a dictionary with at least an address' % field)
-                continue
-            checked, rs_errors, rs_rule_errors = _validate(real_server_spec, real_server, field)
-            errors += rs_errors
-            rule_errors += rs_rule_errors
-            real_servers.append(checked)
+    validated, extra, errors, rule_errors = ipvs_table.check_entry(spec, forwarding, where)
     if errors:
         return None, errors
-    validated['real_servers'] = real_servers
     # The rules between options (fwmark or address and port...) are the module's own too: its
     # message names the field, where the argument spec's names only the rule.
     try:

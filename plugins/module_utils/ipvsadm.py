@@ -8,7 +8,10 @@ The modules stay thin: `ensure_service` is all of ipvs_service, `read_info` all 
 
 from __future__ import annotations
 
-from ansible_collections.lvs.cluster.plugins.module_utils import ipvs
+import os
+import tempfile
+
+from ansible_collections.lvs.cluster.plugins.module_utils import ipvs, ipvs_table
 
 _NO_IPVS_HINTS = ("Can't initialize ipvs", 'Protocol not available', 'IP Virtual Server is built in the kernel')
 
@@ -27,17 +30,24 @@ class Ipvsadm:
         return self.module.run_command([self.path] + args, data=data, binary_data=data is not None,
                                        environ_update={'LANG': 'C', 'LC_ALL': 'C'})
 
+    @staticmethod
+    def no_ipvs(err):
+        return any(hint in err for hint in _NO_IPVS_HINTS)
+
     def fail(self, what, rc, out, err, **extra):
-        if any(hint in err for hint in _NO_IPVS_HINTS):
+        if self.no_ipvs(err):
             msg = ('IPVS is not available in this kernel: load the ip_vs module (modprobe ip_vs) '
                    'or use a kernel built with IP_VS')
         else:
             msg = '%s failed: %s' % (what, (err or out).strip())
         self.module.fail_json(msg=msg, rc=rc, stdout=out, stderr=err, **extra)
 
-    def read_table(self):
-        """The whole table in one read: `ipvsadm -Sn`, plus the thresholds that -S leaves out."""
+    def read_table(self, no_ipvs_ok=False):
+        """The whole table in one read: `ipvsadm -Sn`, plus the thresholds that -S leaves out.
+        With no_ipvs_ok, a kernel without IPVS (ip_vs not loaded yet) gives None."""
         rc, out, err = self.run(['-S', '-n'])
+        if rc != 0 and no_ipvs_ok and self.no_ipvs(err):
+            return None
         if rc != 0:
             self.fail('ipvsadm -Sn', rc, out, err)
         table = self._parse(ipvs.parse_save, out, 'ipvsadm -Sn')
@@ -47,6 +57,16 @@ class Ipvsadm:
                 self.fail('ipvsadm -Ln --thresholds', rc, listing, err)
             ipvs.apply_thresholds(table, self._parse(ipvs.parse_listing, listing, 'ipvsadm -Ln --thresholds'))
         return table
+
+    def read_timeouts(self):
+        """{tcp, tcpfin, udp} from `ipvsadm -L -n --timeout` ("Timeout (tcp tcpfin udp): 900 120 300")."""
+        rc, out, err = self.run(['-L', '-n', '--timeout'])
+        if rc != 0:
+            self.fail('ipvsadm -L --timeout', rc, out, err)
+        numbers = [int(word) for word in out.replace(':', ' ').split() if word.isdigit()]
+        if len(numbers) != 3:
+            self.module.fail_json(msg='cannot read the timeouts from ipvsadm -L --timeout: %r' % out, stdout=out)
+        return dict(zip(ipvs_table.TIMEOUT_NAMES, numbers))
 
     def read_listing(self, *flags):
         rc, out, err = self.run(['-L', '-n', '--exact'] + list(flags))
@@ -105,6 +125,136 @@ def ensure_service(module):
                              % (len(applied), len(commands), '; '.join(remaining)),
                              rc, out, err, applied=applied, not_applied=remaining, commands=commands)
             module.warn('ipvsadm -R said: %s' % err.strip())
+    module.exit_json(**result)
+
+
+def _read_file(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def _write_file(module, path, content, mode=0o644):
+    """content to path, atomically (a temporary file beside it, then a rename), parents made."""
+    directory = os.path.dirname(path) or '.'
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    handle, tmp = tempfile.mkstemp(dir=directory, prefix='.%s.' % os.path.basename(path))
+    with os.fdopen(handle, 'w') as out:
+        out.write(content)
+    os.chmod(tmp, mode)
+    module.atomic_move(tmp, path)
+
+
+def _file_diff(path, before, after):
+    return dict(before_header=path, after_header=path, before=before or '', after=after)
+
+
+def ensure_table(module):
+    """Make the IPVS table hold the listed virtual services, as lvs.cluster.ipvs_table's options
+    say: one read, one plan, one `ipvsadm -R` batch, then the record and the rules file."""
+    params = module.params
+    errors = []
+    try:
+        foreign = ipvs_table.foreign_keys(params['foreign_services'])
+    except ValueError as exc:
+        errors.append(str(exc))
+        foreign = set()
+    wanted, absent, service_errors = ipvs_table.desired_table(params['virtual_services'], params['forwarding'], foreign)
+    errors += service_errors
+    record_path = params['record_file']
+    record_before = _read_file(record_path) if record_path else None
+    try:
+        owned = ipvs_table.record_keys(record_before)
+    except ValueError as exc:
+        errors.append('record_file: %s is not this module\'s record (%s): move it away' % (record_path, exc))
+        owned = []
+    if errors:
+        module.fail_json(msg='; '.join(errors), errors=errors)
+
+    # In check mode on a fresh director (ipvsadm not installed, ip_vs not loaded: the install and
+    # modules phases only said what they would do) the table is taken as empty, and the result says so.
+    ipvsadm = Ipvsadm(module, missing_ok=module.check_mode)
+    table = ipvsadm.read_table(no_ipvs_ok=module.check_mode) if ipvsadm.path else None
+    assumed_empty = table is None
+    if assumed_empty:
+        table, current_timeouts = {}, {}
+        module.warn('%s: check mode takes the IPVS table as empty' % (
+            'IPVS is not loaded' if ipvsadm.path else 'ipvsadm is not installed'))
+    else:
+        current_timeouts = ipvsadm.read_timeouts() if params['timeouts'] is not None else {}
+    plan = ipvs_table.plan_table(table, wanted, absent, owned, foreign, purge=params['purge_real_servers'],
+                                 drain=params['drain'], remove_unlisted=params['remove_unlisted'],
+                                 timeouts=params['timeouts'], current_timeouts=current_timeouts)
+    record_after = ipvs_table.record_text(plan.record) if record_path else None
+    if record_after is not None and record_before is not None and owned == plan.record:
+        record_after = record_before   # the same services: the file stays as it is
+    rules_path = params['rules_file']
+    rules_before = _read_file(rules_path) if rules_path else None
+    rules_after = ipvs_table.rules_text(plan.table_after, params['rules_header'], params['timeouts']) if rules_path else None
+
+    result = dict(changed=False, commands=plan.commands,
+                  services=[dict(name=change.name, service=ipvs.describe_key(change.key), commands=change.commands)
+                            for change in plan.changes],
+                  removed=[ipvs.describe_key(key) for key in plan.removed])
+    if assumed_empty:
+        result['table_assumed_empty'] = True
+    files = [(path, before, after) for path, before, after in ((record_path, record_before, record_after),
+                                                               (rules_path, rules_before, rules_after))
+             if path and before != after]
+    result['changed'] = bool(plan.commands or files)
+    if module._diff:
+        diffs = [dict(before_header='%s (before)' % ipvs_table.describe(change.name, change.key),
+                      after_header='%s (after)' % ipvs_table.describe(change.name, change.key),
+                      before=ipvs.render_entry(*change.before), after=ipvs.render_entry(*change.after))
+                 for change in plan.changes]
+        if plan.timeouts_line:
+            diffs.append(dict(before_header='IPVS timeouts (before)', after_header='IPVS timeouts (after)',
+                              before='%(tcp)s %(tcpfin)s %(udp)s\n' % dict((k, current_timeouts.get(k, '?')) for k in ipvs_table.TIMEOUT_NAMES),
+                              after=plan.timeouts_line[len('--set '):] + '\n'))
+        diffs += [_file_diff(path, before, after) for path, before, after in files]
+        result['diff'] = diffs
+    if module.check_mode:
+        module.exit_json(**result)
+
+    if plan.commands:
+        rc, out, err = ipvsadm.restore(plan.commands)
+        # ipvsadm -R goes on past a line the kernel refuses and exits with the last line's status:
+        # a clean batch is taken at its word, otherwise the kernel's table says what was applied.
+        if rc != 0 or err.strip():
+            table_now = ipvsadm.read_table()
+            timeouts_now = ipvsadm.read_timeouts() if params['timeouts'] is not None else {}
+            again = ipvs_table.plan_table(table_now, wanted, absent, owned, foreign, purge=params['purge_real_servers'],
+                                          drain=params['drain'], remove_unlisted=params['remove_unlisted'],
+                                          timeouts=params['timeouts'], current_timeouts=timeouts_now)
+            if again.commands:
+                if record_path:
+                    _write_file(module, record_path, ipvs_table.record_text(
+                        ipvs_table.record_after_failure(table_now, owned, plan)))
+                remaining = set(again.commands)
+                per_service = [dict(name=change.name, service=ipvs.describe_key(change.key),
+                                    label=ipvs_table.describe(change.name, change.key),
+                                    applied=[c for c in change.commands if c not in remaining],
+                                    not_applied=[c for c in change.commands if c in remaining])
+                               for change in plan.changes]
+                if plan.timeouts_line:
+                    per_service.append(dict(name='timeouts', service='IPVS timeouts', label='IPVS timeouts', applied=[] if again.timeouts_line else [plan.timeouts_line],
+                                            not_applied=[plan.timeouts_line] if again.timeouts_line else []))
+                failing = [entry for entry in per_service if entry['not_applied']]
+                summary = '; '.join('%s: not applied: %s' % (entry['label'], ', '.join(entry['not_applied']))
+                                    for entry in failing)
+                applied = [c for c in plan.commands if c not in remaining]
+                ipvsadm.fail('ipvsadm -R (%d of %d changes applied and %d of %d services in full, as the kernel\'s '
+                             'table shows them; %s. The record lists what the kernel holds; the rules file was not '
+                             'written)' % (len(applied), len(plan.commands), len(per_service) - len(failing),
+                                           len(per_service), summary),
+                             rc, out, err, applied=applied, not_applied=again.commands, services=per_service,
+                             commands=plan.commands)
+            module.warn('ipvsadm -R said: %s' % err.strip())
+    for path, before, after in files:
+        _write_file(module, path, after)
     module.exit_json(**result)
 
 

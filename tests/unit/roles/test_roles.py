@@ -24,15 +24,17 @@ def playbook(*args, env=None):
                           capture_output=True, text=True, check=False)
 
 
-def test_persist_in_check_mode_without_ipvsadm_fails_nothing_and_writes_nothing(tmp_path):
+def test_the_ipvs_phase_in_check_mode_without_ipvsadm_shows_the_rules_file_and_writes_nothing(tmp_path):
     empty = tmp_path / 'bin'
     empty.mkdir()
-    run = playbook('-i', 'localhost,', '--check', 'roles/director/tests/persist_check.yml',
+    run = playbook('-i', 'localhost,', '--check', '--diff', 'roles/director/tests/persist_check.yml',
                    '-e', 'ansible_python_interpreter=%s' % sys.executable,
                    env={'LVS_TEST_SCRATCH': str(tmp_path)})
     assert run.returncode == 0, run.stdout + run.stderr
-    assert 'check mode takes the IPVS table as empty' in run.stdout
-    assert re.search(r'failed=0 ', run.stdout)
+    assert 'check mode takes the IPVS table as empty' in run.stderr
+    # the rules file's diff, which the real run writes: the service, then the timeouts
+    assert '+-A -t 198.18.0.144:80 -s wlc\n+-a -t 198.18.0.144:80 -r 198.18.1.132:80 -m -w 1\n+--set 0 30 0' in run.stdout, run.stdout
+    assert re.search(r'localhost +: ok=[0-9]+ +changed=1 .*failed=0 ', run.stdout), run.stdout
     assert os.listdir(tmp_path) == ['bin']
 
 
@@ -45,18 +47,13 @@ PHASES = {
     'director_sysctl': ["Set the director's kernel settings, now and at boot"],
     'director_firewall': BOOT + ['Put the MASQUERADE rule in place now', 'Show the rule put in place (or, in check mode, that would be)'],
     'director_vip': BOOT + ['Put the VIPs in place now', 'Show the VIPs put in place (or, in check mode, that would be)'],
-    'director_ipvs': ['Manage the IPVS virtual services', 'Read which virtual services the role made',
-                      'Remove the virtual services the inventory no longer lists', "Make the role's state directory",
-                      'Remember which virtual services the role made', "Read IPVS's connection timeouts",
-                      "Set IPVS's connection timeouts"],
+    'director_ipvs': ['Make the IPVS table follow the inventory'],
     'director_keepalived': ['Install keepalived', "Make keepalived's directory",
                             'Write keepalived.conf (checked by keepalived before it replaces the running one)',
                             "Make the directory of keepalived's unit drop-ins",
                             "Start keepalived after the IPVS table's restore at boot", 'Start keepalived, now and at boot',
                             'Reload keepalived with the new configuration'],
-    'director_persist': ['Read the IPVS table', 'Say that check mode takes the table as empty without ipvsadm',
-                         'Let the ipvsadm service restore the table at boot', 'Save the IPVS table for the next boot',
-                         'Enable the ipvsadm service'],
+    'director_persist': ['Let the ipvsadm service restore the table at boot', 'Enable the ipvsadm service'],
     'realserver_install': ['Install ip, modprobe and sysctl'],
     'realserver_modules': ['Load the kernel modules, now and at boot'],
     'realserver_sysctl': ["Set the real server's kernel settings, now and at boot"],

@@ -62,9 +62,23 @@ def ipvs_lines(director):
 
 
 def saved_and_running_table(director):
-    """The rules file the boot restores and the table now (``ipvsadm -S -n``), each exactly as it
-    is (``run()``: over ssh ``check_output`` drops a last newline)."""
-    return director.run("cat /etc/ipvsadm.rules").stdout, director.run("ipvsadm -S -n").stdout
+    """The rules file the boot restores, as (its header line, its rules in order), and the table now
+    (``ipvsadm -S -n``) as its lines sorted: the module writes the rules in a stable order (each
+    service before its real servers), the kernel lists them in its own."""
+    saved = director.run("cat /etc/ipvsadm.rules").stdout.splitlines()
+    return (saved[0] if saved else None, saved[1:]), sorted(director.run("ipvsadm -S -n").stdout.splitlines())
+
+
+def in_restore_order(rules):
+    """Whether each real server line of a rules file comes after its service's line."""
+    seen = set()
+    for line in rules:
+        words = line.split()
+        if words and words[0] == "-A":
+            seen.add(tuple(words[1:3]))
+        elif words and words[0] == "-a" and tuple(words[1:3]) not in seen:
+            return False
+    return True
 
 
 def sysctl(host, key):

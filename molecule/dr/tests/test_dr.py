@@ -24,8 +24,8 @@ def test_ipvs_table_is_the_inventory(director):
         f"-A -t {VIP}:{PORT} -s rr",
         *(f"-a -t {VIP}:{PORT} -r {address}:{PORT} -g -w 1" for address in REAL_SERVERS.values()),
     }
-    saved, table = lvsprobe.saved_and_running_table(director)
-    assert saved == "# ipvsadm.rules\n" + table
+    (header, rules), table = lvsprobe.saved_and_running_table(director)
+    assert header == "# ipvsadm.rules" and sorted(rules) == table and lvsprobe.in_restore_order(rules), rules
 
 
 def test_director_holds_the_vip(director):

@@ -30,10 +30,11 @@ def test_ipvs_table_is_the_inventory(director):
 
 
 def test_ipvs_table_is_saved_for_boot(director):
-    saved, table = lvsprobe.saved_and_running_table(director)
+    (header, rules), table = lvsprobe.saved_and_running_table(director)
     # the table, then the timeouts inventories/lab gives (director_ipvs_timeouts), which the
     # restore runs as any other line
-    assert saved == "# ipvsadm.rules\n" + table + "--set 0 30 0\n"
+    assert header == "# ipvsadm.rules" and sorted(rules[:-1]) == table and rules[-1] == "--set 0 30 0", rules
+    assert lvsprobe.in_restore_order(rules), rules
     assert 'AUTO="true"' in director.file("/etc/default/ipvsadm").content_string
     assert director.service("ipvsadm").is_enabled
     assert director.service("lvs-director").is_enabled

@@ -267,8 +267,9 @@ def apply_thresholds(table, listing):
 # desired state from module options
 
 def _address(value, field):
+    """The address as the kernel prints it, or ValidationError naming the field."""
     try:
-        return ipaddress.ip_address(model.normalize_address(value))
+        return model.normalize_address(value)
     except ValueError:
         raise ValidationError(field, '%r is not an IPv4 or IPv6 address' % (value,))
 
@@ -314,7 +315,7 @@ def desired_service(params):
         if params.get('port') is None:
             raise ValidationError('port', 'a service with an address needs a port')
         port = _int_in(params['port'], 1, 65535, 'port', 'port')
-        family = _family(vip)
+        family = model.address_family(vip)
         if params.get('family') and params['family'] != family:
             raise ValidationError('family', '%s does not match the address %s' % (params['family'], vip))
         key = model.service_key(dict(address=vip, port=port, protocol=params.get('protocol')))
@@ -363,9 +364,10 @@ def _desired_dest(spec, key, params, field):
     forwarding = model.effective_forwarding(spec, params)
     if forwarding not in FORWARDING:
         raise ValidationError(field + '.forwarding', 'choose one of nat, dr, tunnel, got %r' % (forwarding,))
-    if _family(address) != service_family(key) and forwarding != 'tunnel':
+    family = 'ipv6' if ':' in address else 'ipv4'
+    if family != service_family(key) and forwarding != 'tunnel':
         raise ValidationError(field + '.address', '%s is %s but the service is %s: the kernel mixes address '
-                              'families only with tunnel forwarding' % (address, _family(address), service_family(key)))
+                              'families only with tunnel forwarding' % (address, family, service_family(key)))
     service_port = key[4] if key[0] == 'addr' else 0
     port = spec.get('port')
     if port is None:
@@ -385,7 +387,7 @@ def _desired_dest(spec, key, params, field):
     state = spec.get('state') or 'present'
     if state not in ('present', 'absent'):
         raise ValidationError(field + '.state', 'choose present or absent, got %r' % (state,))
-    return RealServer(str(address), port, forwarding, weight, upper, lower, ())
+    return RealServer(address, port, forwarding, weight, upper, lower, ())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -102,14 +102,29 @@ def _exact(spec, params):
     return True
 
 
+_SPECS = []
+
+
+def _entry_specs(fresh=False):
+    """ipvs_service's spec of a service (real_servers without its options) and of a real server, as
+    ArgumentSpecValidator's keyword arguments: a fresh copy for the validator, else one copy kept
+    for reading (the fast path reads them for each of thousands of entries)."""
+    if fresh or not _SPECS:
+        service_spec = model.ipvs_service_spec()
+        specs = (service_spec, dict(argument_spec=service_spec['argument_spec']['real_servers'].pop('options')))
+        if fresh:
+            return specs
+        _SPECS.append(specs)
+    return _SPECS[0]
+
+
 def check_entry(entry, forwarding, where, ignore_keepalived=False):
     """One virtual service of the model checked as ipvs_service checks its options, and its
     keepalived fields by their own spec (or, with ignore_keepalived, set aside unchecked):
     (options as converted, keepalived fields, [messages naming the field], [messages of the rules
     between options]). An entry whose values are already exact (what a YAML inventory gives) is
     taken as it is: converting it would change nothing, and the list may hold thousands."""
-    service_spec = model.ipvs_service_spec()
-    real_server_spec = dict(argument_spec=service_spec['argument_spec']['real_servers'].pop('options'))
+    service_spec, real_server_spec = _entry_specs()
     params, extra = keepalived.split_service(entry)
     if ignore_keepalived:
         extra, errors = {}, []
@@ -122,6 +137,7 @@ def check_entry(entry, forwarding, where, ignore_keepalived=False):
             and all(isinstance(rs, dict) and _exact(real_server_spec['argument_spec'], rs) and rs.get('address') is not None
                     for rs in real_servers or ())):
         return params, extra, [], []
+    service_spec, real_server_spec = _entry_specs(fresh=True)
     # a list of real servers is checked one by one below, each named by its index
     listed = ('real_servers',) if isinstance(real_servers, list) else ()
     validated, value_errors, rule_errors = validate_options(service_spec, params, where, checked_elsewhere=listed)

@@ -188,9 +188,9 @@ def ensure_table(module):
     plan = ipvs_table.plan_table(table, wanted, absent, owned, foreign, purge=params['purge_real_servers'],
                                  drain=params['drain'], remove_unlisted=params['remove_unlisted'],
                                  timeouts=params['timeouts'], current_timeouts=current_timeouts)
-    record_after = ipvs_table.record_text(plan.record) if record_path else None
-    if record_after is not None and record_before is not None and owned == plan.record:
-        record_after = record_before   # the same services: the file stays as it is
+    record_after = record_before   # the same services: the file stays as it is
+    if record_path and (record_before is None or owned != plan.record):
+        record_after = ipvs_table.record_text(plan.record)
     rules_path = params['rules_file']
     rules_before = _read_file(rules_path) if rules_path else None
     rules_after = ipvs_table.rules_text(plan.table_after, params['rules_header'], params['timeouts']) if rules_path else None

@@ -1,9 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: lvs.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Talk to ipvsadm for the modules: read the table, apply one batch, and check what the batch did.
+"""Talk to the kernel's IPVS for the modules: read the table (one netlink dump, else ipvsadm), apply
+one `ipvsadm -R` batch, and check what the batch did.
 
-The modules stay thin: `ensure_service` is all of ipvs_service, `read_info` all of ipvs_info.
+The modules stay thin: `ensure_table` is all of ipvs_table, `ensure_service` all of ipvs_service,
+`read_info` all of ipvs_info.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from ansible_collections.lvs.cluster.plugins.module_utils import ipvs, ipvs_table
+from ansible_collections.lvs.cluster.plugins.module_utils import ipvs, ipvs_netlink, ipvs_table
 
 _NO_IPVS_HINTS = ("Can't initialize ipvs", 'Protocol not available', 'IP Virtual Server is built in the kernel')
 
@@ -42,8 +44,43 @@ class Ipvsadm:
             msg = '%s failed: %s' % (what, (err or out).strip())
         self.module.fail_json(msg=msg, rc=rc, stdout=out, stderr=err, **extra)
 
+    def read_state(self, timeouts=False, counters=False, no_ipvs_ok=False):
+        """The kernel's table, and its timeouts and counters when asked, in one read: one netlink
+        dump in this process when the kernel answers it (tests/lab/ipvs_netlink_test.py proves it
+        reads what ipvsadm does), else ipvsadm (`-Sn`, `-Ln --thresholds`, `-L --timeout`; it also
+        loads ip_vs itself). -> ipvs_netlink.Dump, or None for a kernel without IPVS with no_ipvs_ok."""
+        try:
+            return ipvs_netlink.dump(counters=counters, timeouts=timeouts)
+        except ipvs_netlink.NetlinkError:
+            pass
+        if not self.path:
+            return None
+        table = self.read_table(no_ipvs_ok)
+        if table is None:
+            return None
+        return ipvs_netlink.Dump(table, self.read_timeouts() if timeouts else None,
+                                 self.read_counters(table) if counters else None)
+
+    def read_counters(self, table):
+        """The counters as ipvs_netlink gives them, from `ipvsadm -Ln --stats --exact` and `-Ln --exact`."""
+        if not table:
+            return {}
+        stats, conns = self.read_listing('--stats'), self.read_listing()
+        counters = {}
+        for key, (service, dests) in table.items():
+            numbers, dest_numbers = stats.get(key, ([], {}))
+            service_stats = ipvs_netlink.Stats(*(list(numbers) + [0] * 5)[:5])
+            per_dest = {}
+            for dkey in dests:
+                # `ipvsadm -Ln`: Forward Weight ActiveConn InActConn -> the last two numbers
+                counts = conns.get(key, ([], {}))[1].get(dkey, [0, 0, 0])
+                per_dest[dkey] = ipvs_netlink.DestCounters(
+                    ipvs_netlink.Stats(*(list(dest_numbers.get(dkey, [])) + [0] * 5)[:5]), counts[-2], counts[-1], 0)
+            counters[key] = (service_stats, per_dest)
+        return counters
+
     def read_table(self, no_ipvs_ok=False):
-        """The whole table in one read: `ipvsadm -Sn`, plus the thresholds that -S leaves out.
+        """The whole table with ipvsadm: `ipvsadm -Sn`, plus the thresholds that -S leaves out.
         With no_ipvs_ok, a kernel without IPVS (ip_vs not loaded yet) gives None."""
         rc, out, err = self.run(['-S', '-n'])
         if rc != 0 and no_ipvs_ok and self.no_ipvs(err):
@@ -96,15 +133,15 @@ def ensure_service(module):
     # with --check, whose install task only said it would install it), the table is taken as empty
     # and the result says so: what would run is then the whole service.
     ipvsadm = Ipvsadm(module, missing_ok=module.check_mode)
-    if ipvsadm.path:
-        table = ipvsadm.read_table()
-    else:
-        table = {}
-        module.warn('ipvsadm is not installed: check mode takes the IPVS table as empty')
+    state = ipvsadm.read_state(no_ipvs_ok=module.check_mode)
+    table = state.table if state else {}
+    if state is None:
+        module.warn('%s: check mode takes the IPVS table as empty' % (
+            'IPVS is not loaded' if ipvsadm.path else 'ipvsadm is not installed'))
     options = dict(state=params['state'], purge=params['purge_real_servers'], drain=params['drain'])
     commands, after = ipvs.plan(table, service, dests, **options)
     result = dict(changed=bool(commands), commands=commands)
-    if not ipvsadm.path:
+    if state is None:
         result['table_assumed_empty'] = True
     if module._diff:
         name = ipvs.describe_key(service.key)
@@ -118,7 +155,7 @@ def ensure_service(module):
         # with the last line's status. A clean batch is taken at its word; otherwise what it did is
         # read back from the kernel, not inferred from the exit code.
         if rc != 0 or err.strip():
-            remaining = ipvs.plan(ipvsadm.read_table(), service, dests, **options)[0]
+            remaining = ipvs.plan(ipvsadm.read_state().table, service, dests, **options)[0]
             if remaining:
                 applied = [c for c in commands if c not in remaining]
                 ipvsadm.fail('ipvsadm -R (%d of %d changes applied; not applied: %s)'
@@ -177,14 +214,14 @@ def ensure_table(module):
     # In check mode on a fresh director (ipvsadm not installed, ip_vs not loaded: the install and
     # modules phases only said what they would do) the table is taken as empty, and the result says so.
     ipvsadm = Ipvsadm(module, missing_ok=module.check_mode)
-    table = ipvsadm.read_table(no_ipvs_ok=module.check_mode) if ipvsadm.path else None
-    assumed_empty = table is None
+    state = ipvsadm.read_state(timeouts=params['timeouts'] is not None, no_ipvs_ok=module.check_mode)
+    assumed_empty = state is None
     if assumed_empty:
         table, current_timeouts = {}, {}
         module.warn('%s: check mode takes the IPVS table as empty' % (
             'IPVS is not loaded' if ipvsadm.path else 'ipvsadm is not installed'))
     else:
-        current_timeouts = ipvsadm.read_timeouts() if params['timeouts'] is not None else {}
+        table, current_timeouts = state.table, state.timeouts or {}
     plan = ipvs_table.plan_table(table, wanted, absent, owned, foreign, purge=params['purge_real_servers'],
                                  drain=params['drain'], remove_unlisted=params['remove_unlisted'],
                                  timeouts=params['timeouts'], current_timeouts=current_timeouts)
@@ -224,8 +261,8 @@ def ensure_table(module):
         # ipvsadm -R goes on past a line the kernel refuses and exits with the last line's status:
         # a clean batch is taken at its word, otherwise the kernel's table says what was applied.
         if rc != 0 or err.strip():
-            table_now = ipvsadm.read_table()
-            timeouts_now = ipvsadm.read_timeouts() if params['timeouts'] is not None else {}
+            now = ipvsadm.read_state(timeouts=params['timeouts'] is not None)
+            table_now, timeouts_now = now.table, now.timeouts or {}
             again = ipvs_table.plan_table(table_now, wanted, absent, owned, foreign, purge=params['purge_real_servers'],
                                           drain=params['drain'], remove_unlisted=params['remove_unlisted'],
                                           timeouts=params['timeouts'], current_timeouts=timeouts_now)
@@ -263,22 +300,19 @@ _STATS = ('connections', 'packets_in', 'packets_out', 'bytes_in', 'bytes_out')
 
 def read_info(module):
     """The whole table as data, with per-entry counters when asked."""
-    ipvsadm = Ipvsadm(module)
-    table = ipvsadm.read_table()
+    ipvsadm = Ipvsadm(module, missing_ok=True)   # the netlink read needs no ipvsadm
+    state = ipvsadm.read_state(counters=module.params['counters'])
+    if state is None:
+        Ipvsadm(module)   # says to install ipvsadm
     services = []
-    if module.params['counters'] and table:
-        stats = ipvsadm.read_listing('--stats')
-        conns = ipvsadm.read_listing()
-    for key, (service, dests) in sorted(table.items(), key=lambda item: ipvs.describe_key(item[0])):
+    for key, (service, dests) in sorted(state.table.items(), key=lambda item: ipvs.describe_key(item[0])):
         data = ipvs.service_to_dict(service, dests)
         if module.params['counters']:
-            numbers, dest_numbers = stats.get(key, ([], {}))
-            data['stats'] = dict(zip(_STATS, numbers))
+            stats, dest_counters = state.counters.get(key, (ipvs_netlink.Stats(0, 0, 0, 0, 0), {}))
+            data['stats'] = dict(zip(_STATS, stats))
             for rs in data['real_servers']:
-                dkey = (rs['address'], rs['port'])
-                rs['stats'] = dict(zip(_STATS, dest_numbers.get(dkey, [])))
-                # `ipvsadm -Ln`: Forward Weight ActiveConn InActConn -> the last two numbers.
-                counts = conns.get(key, ([], {}))[1].get(dkey, [0, 0, 0])
-                rs['active_connections'], rs['inactive_connections'] = counts[-2], counts[-1]
+                counters = dest_counters[(rs['address'], rs['port'])]
+                rs['stats'] = dict(zip(_STATS, counters.stats))
+                rs['active_connections'], rs['inactive_connections'] = counters.active_connections, counters.inactive_connections
         services.append(data)
     module.exit_json(changed=False, services=services)

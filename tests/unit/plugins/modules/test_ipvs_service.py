@@ -15,6 +15,7 @@ import yaml
 
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
+from ansible_collections.lvs.cluster.plugins.module_utils import ipvs_netlink
 from ansible_collections.lvs.cluster.plugins.modules import ipvs_info, ipvs_service
 
 from conftest import FIXTURES, fixture_text
@@ -69,6 +70,11 @@ def run_module(main, args, fake, monkeypatch, check_mode=False, diff=False, ipvs
     def fail_json(self, msg, **result):
         raise Exit(dict(result, failed=True, msg=msg))
 
+    def no_netlink(**kwargs):
+        raise ipvs_netlink.IpvsUnavailable('no IPVS over netlink in the unit tests: ipvsadm is the fake')
+
+    # the kernel's netlink answer is none here: the modules read through the fake ipvsadm
+    monkeypatch.setattr(ipvs_netlink, 'dump', no_netlink)
     monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
     monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda self, argv, **kw: fake(argv, **kw))

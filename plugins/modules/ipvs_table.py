@@ -12,7 +12,7 @@ short_description: Manage a whole list of IPVS virtual services in one run
 version_added: 0.2.0
 description:
   - Makes the kernel's IPVS table hold the virtual services of the cluster model's list
-    (C(lvs_virtual_services)) with their real servers: one read of the table, one plan, one
+    (C(lvs_virtual_services)) with their real servers - one read of the table, one plan, one
     C(ipvsadm -R) batch for all of them, whatever their number.
   - Owns what it makes. It keeps a record of the services it made (O(record_file)); a service the
     record names and the list no longer does is removed (O(remove_unlisted)). A service it did not
@@ -22,8 +22,8 @@ description:
     the rules file the distribution restores at boot (O(rules_file)) from the table after the batch,
     so nothing of the table goes through the controller.
   - Every entry is checked before anything changes; bad input anywhere in the list fails naming the
-    entry and the field (C(virtual_services[36] (web37).real_servers[1].port)), and nothing is
-    touched. C(ipvsadm -R) goes on past a line the kernel refuses and exits with the last line's
+    entry (its index and name) and the field, such as C(virtual_services[36].real_servers[1].port),
+    and nothing is touched. C(ipvsadm -R) goes on past a line the kernel refuses and exits with the last line's
     status, so when it complains the table is read back and the failure says, per service and per
     real server, what the kernel shows as applied and what not.
   - The table is read with one netlink dump (services, flags, persistence, real servers,
@@ -66,7 +66,7 @@ options:
     default: []
   foreign_services:
     description:
-      - Services another writer owns (keepalived, with the director role's failover): each names one
+      - Services another writer owns (keepalived, with the director role's failover). Each names one
         service (C(protocol), C(address), C(port), or C(fwmark) and C(family); a whole entry of the
         model does). They are never changed, dropped from the record (handed over) and left out of
         the rules file (their writer restores them itself).
@@ -122,7 +122,7 @@ options:
   rules_file:
     description:
       - Write the table after the batch here, as C(ipvsadm -R) restores it at boot (C(/etc/ipvsadm.rules)
-        on Debian, C(/etc/sysconfig/ipvsadm) on RedHat): every service but the O(foreign_services),
+        on Debian, C(/etc/sysconfig/ipvsadm) on RedHat) - every service but the O(foreign_services),
         in a stable order, then the O(timeouts). Omit to write none.
     type: path
   rules_header:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 from ansible_collections.lvs.cluster.plugins.module_utils import ipvs, ipvs_table, keepalived, model
 
+
 def _service(spec, forwarding, where, converted=None):
     """A virtual service from inventory checked as ipvs_service checks its options (and its
     keepalived fields by their own spec): (Service, []) or (None, [messages, each naming the field]).

@@ -271,14 +271,13 @@ def ensure_table(module):
                     _write_file(module, record_path, ipvs_table.record_text(
                         ipvs_table.record_after_failure(table_now, owned, plan)))
                 remaining = set(again.commands)
-                per_service = [dict(name=change.name, service=ipvs.describe_key(change.key),
-                                    label=ipvs_table.describe(change.name, change.key),
-                                    applied=[c for c in change.commands if c not in remaining],
-                                    not_applied=[c for c in change.commands if c in remaining])
-                               for change in plan.changes]
+                groups = [(change.name, ipvs.describe_key(change.key), ipvs_table.describe(change.name, change.key), change.commands)
+                          for change in plan.changes]
                 if plan.timeouts_line:
-                    per_service.append(dict(name='timeouts', service='IPVS timeouts', label='IPVS timeouts', applied=[] if again.timeouts_line else [plan.timeouts_line],
-                                            not_applied=[plan.timeouts_line] if again.timeouts_line else []))
+                    groups.append(('timeouts', 'IPVS timeouts', 'IPVS timeouts', [plan.timeouts_line]))
+                per_service = [dict(name=name, service=service, label=label, applied=[c for c in lines if c not in remaining],
+                                    not_applied=[c for c in lines if c in remaining])
+                               for name, service, label, lines in groups]
                 failing = [entry for entry in per_service if entry['not_applied']]
                 summary = '; '.join('%s: not applied: %s' % (entry['label'], ', '.join(entry['not_applied']))
                                     for entry in failing)

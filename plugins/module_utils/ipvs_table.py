@@ -92,12 +92,13 @@ def _exact(spec, params):
         if value is None:
             continue
         kind = _TYPES.get(option.get('type', 'str'))
-        if kind is None or type(value) is not kind:
+        # a bool is an int to isinstance, not to the spec
+        if kind is None or not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
             return False
         choices = option.get('choices')
         if choices and (value not in choices if kind is not list else any(item not in choices for item in value)):
             return False
-        if kind is list and option.get('elements') == 'str' and any(type(item) is not str for item in value):
+        if kind is list and option.get('elements') == 'str' and any(not isinstance(item, str) for item in value):
             return False
     return True
 

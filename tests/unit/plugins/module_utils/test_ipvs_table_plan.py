@@ -21,7 +21,8 @@ WEB_KEY, MAIL_KEY, HAND_KEY = ('addr', 'ipv4', 'tcp', '198.18.0.144', 80), ('add
     ('addr', 'ipv4', 'tcp', '198.18.0.99', 80)
 
 
-def plan(entries, table=TABLE, **options):
+def plan(entries, table=None, **options):
+    table = TABLE if table is None else table
     foreign = options.pop('foreign', set())
     wanted, absent, errors = ipvs_table.desired_table(entries, 'nat', foreign)
     assert errors == []

@@ -9,7 +9,7 @@ DOCUMENTATION = r'''
 ---
 module: ipvs_table
 short_description: Manage a whole list of IPVS virtual services in one run
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Makes the kernel's IPVS table hold the virtual services of the cluster model's list
     (C(lvs_virtual_services)) with their real servers - one read of the table, one plan, one

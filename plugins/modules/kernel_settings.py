@@ -9,7 +9,7 @@ DOCUMENTATION = r'''
 ---
 module: kernel_settings
 short_description: Set a list of kernel settings and load a list of kernel modules, now and at boot, in one run
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Sets every kernel setting (sysctl) of O(sysctls) whose value differs, writing it to
     C(/proc/sys) directly, and keeps the whole list in one sysctl.d file (O(sysctl_file)) that

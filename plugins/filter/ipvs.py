@@ -80,12 +80,13 @@ def _list(value, what):
 
 
 def director_config(services, forwarding, facts=None, sysctl_interfaces=None, internal_network='',
-                    masquerade=True, vip_interface='', ipvs_sysctls=None):
+                    masquerade=True, vip_interface='', ipvs_sysctls=None, internal_address=''):
     """What lvs.cluster.director sets up for these services (module_utils/model.py director_config)."""
     return model.director_config(_list(services, 'director_config: the virtual services'), forwarding,
                                  facts=facts or {}, sysctl_interfaces=sysctl_interfaces or [],
                                  internal_network=internal_network or '', masquerade=bool(masquerade),
-                                 vip_interface=vip_interface or '', ipvs_sysctls=ipvs_sysctls or {})
+                                 vip_interface=vip_interface or '', ipvs_sysctls=ipvs_sysctls or {},
+                                 internal_address=internal_address or '')
 
 
 def realserver_config(services, addresses, forwarding, extra_vips=None, facts=None, rp_filter=2,

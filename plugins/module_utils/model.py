@@ -165,7 +165,7 @@ def _sysctl_key(interface, setting, family='ipv4'):
 # what a director configures
 
 def director_config(services, forwarding, facts=None, sysctl_interfaces=(), internal_network='',
-                    masquerade=True, vip_interface='', ipvs_sysctls=None):
+                    masquerade=True, vip_interface='', ipvs_sysctls=None, internal_address=''):
     """What the director role sets up for these virtual services (each in ipvs_service's shape):
 
     forwardings      the forwarding methods its present real servers use
@@ -203,14 +203,23 @@ def director_config(services, forwarding, facts=None, sysctl_interfaces=(), inte
                 for name, value in sorted((ipvs_sysctls or {}).items()) if value is not None]
 
     errors = []
+    network = None
     if networks:
         try:
-            ipaddress.ip_network(internal_network, strict=False)
+            network = ipaddress.ip_network(internal_network, strict=False)
             if '/' not in internal_network:
                 raise ValueError(internal_network)
         except ValueError:
+            network = None
             errors.append('director_internal_network (lvs_internal_network): %s is not a network such as 198.18.1.0/24'
                           % internal_network)
+    gateway = address_or_none(internal_address) if internal_address else None
+    if nat and internal_address and gateway is None:
+        errors.append('director_internal_address (lvs_director_internal_address): %s is not an IPv4 or IPv6 address'
+                      % internal_address)
+    elif nat and network is not None and gateway is not None and ipaddress.ip_address(gateway) not in network:
+        errors.append('director_internal_address (lvs_director_internal_address): %s is not in director_internal_network'
+                      ' (lvs_internal_network) %s: the NAT real servers could not route through it' % (gateway, internal_network))
     if nat and masquerade and not internal_network:
         errors.append('director_internal_network (lvs_internal_network): a real server uses NAT:'
                       ' give its network (or set director_masquerade: false)')
@@ -287,7 +296,8 @@ def realserver_config(services, addresses, forwarding, extra_vips=(), facts=None
     if tunnel_vips:
         sysctls.append({'name': _sysctl_key('tunl0', 'rp_filter'), 'value': str(rp_filter)})
 
-    errors = []
+    errors = ['realserver_addresses[%d]: %s is not an IPv4 or IPv6 address' % (index, address)
+              for index, address in enumerate(addresses) if address_or_none(address) is None]
     for index, service in enumerate(services):
         if isinstance(service, dict) and service.get('address') is not None and address_or_none(service['address']) is None:
             errors.append('realserver_virtual_services[%d].address: %s is not an IPv4 or IPv6 address' % (index, service['address']))

@@ -17,7 +17,8 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
+
+from ipvs_bench import best, timed   # beside this file: a command timed, the best of some runs
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULE = os.path.join(REPO, 'plugins', 'modules', 'ipvs_table.py')
@@ -41,19 +42,6 @@ def batch(listed):
         lines.append('-A -t %s:80 -s wlc' % service['address'])
         lines += ['-a -t %s:80 -r %s:80 -m -w 1' % (service['address'], rs['address']) for rs in service['real_servers']]
     return '\n'.join(lines) + '\n'
-
-
-def timed(argv, data=None, env=None):
-    start = time.perf_counter()
-    proc = subprocess.run(argv, input=data, capture_output=True, text=True, env=env, check=False)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.exit('%s failed (%d): %s%s' % (' '.join(argv[:3]), proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:]))
-    return elapsed, proc.stdout
-
-
-def best(runs, fn):
-    return min(fn() for dummy in range(runs))
 
 
 def args_file(directory, name, args):

@@ -66,7 +66,9 @@ def saved_and_running_table(director):
     (``ipvsadm -S -n``) as its lines sorted: the module writes the rules in a stable order (each
     service before its real servers), the kernel lists them in its own."""
     saved = director.run("cat /etc/ipvsadm.rules").stdout.splitlines()
-    return (saved[0] if saved else None, saved[1:]), sorted(director.run("ipvsadm -S -n").stdout.splitlines())
+    # ipvsadm prints the kernel's default tunnel type (ipip), which the module leaves out
+    running = [line.replace(" --tun-type ipip", "") for line in director.run("ipvsadm -S -n").stdout.splitlines()]
+    return (saved[0] if saved else None, saved[1:]), sorted(running)
 
 
 def in_restore_order(rules):

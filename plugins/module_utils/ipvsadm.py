@@ -61,6 +61,12 @@ class Ipvsadm:
         return ipvs_netlink.Dump(table, self.read_timeouts() if timeouts else None,
                                  self.read_counters(table) if counters else None)
 
+    def warn_table_assumed_empty(self):
+        """Check mode on a fresh director (ipvsadm not installed, ip_vs not loadable yet): say that
+        the table is taken as empty."""
+        self.module.warn('%s: check mode takes the IPVS table as empty' % (
+            'IPVS is not loaded' if self.path else 'ipvsadm is not installed'))
+
     def read_counters(self, table):
         """The counters as ipvs_netlink gives them, from `ipvsadm -Ln --stats --exact` and `-Ln --exact`."""
         if not table:
@@ -136,8 +142,7 @@ def ensure_service(module):
     state = ipvsadm.read_state(no_ipvs_ok=module.check_mode)
     table = state.table if state else {}
     if state is None:
-        module.warn('%s: check mode takes the IPVS table as empty' % (
-            'IPVS is not loaded' if ipvsadm.path else 'ipvsadm is not installed'))
+        ipvsadm.warn_table_assumed_empty()
     options = dict(state=params['state'], purge=params['purge_real_servers'], drain=params['drain'])
     commands, after = ipvs.plan(table, service, dests, **options)
     result = dict(changed=bool(commands), commands=commands)
@@ -218,8 +223,7 @@ def ensure_table(module):
     assumed_empty = state is None
     if assumed_empty:
         table, current_timeouts = {}, {}
-        module.warn('%s: check mode takes the IPVS table as empty' % (
-            'IPVS is not loaded' if ipvsadm.path else 'ipvsadm is not installed'))
+        ipvsadm.warn_table_assumed_empty()
     else:
         table, current_timeouts = state.table, state.timeouts or {}
     plan = ipvs_table.plan_table(table, wanted, absent, owned, foreign, purge=params['purge_real_servers'],

@@ -122,13 +122,15 @@ while time.time() < end:
 """
 
 # Director: every 0.2 s, "<time> <floating addresses it holds, or -> <real servers of SERVICE, or ->".
+# The time is the addresses' reading (in the loaded lab `ip` may take a few tenths of a second to
+# start: stamped before it, two directors' samples could seem to hold at once when they did not).
 DIRECTOR_SAMPLER = r"""
 import subprocess, sys, time
 duration, service, floating = float(sys.argv[1]), sys.argv[2], sys.argv[3:]
 end = time.time() + duration
 while time.time() < end:
-    t = time.time()
     addrs = subprocess.run(["ip", "-o", "addr", "show"], capture_output=True, text=True).stdout
+    t = time.time()
     held = [a for a in floating if " %s/" % a in addrs]
     table = subprocess.run(["ipvsadm", "-L", "-n", "-t", service], capture_output=True, text=True).stdout
     servers = [line.split()[1] for line in table.splitlines()

@@ -101,9 +101,11 @@ def realserver_config(services, addresses, forwarding, extra_vips=None, facts=No
 def keepalived_config(services, forwarding, facts=None, router_id=51, priority=100, advert_interval=1,
                       nopreempt=False, peers=None, gateway='', vip_interface='', sync_daemon=True,
                       sync_daemon_interface='', timeouts=None, router_name=''):
-    """keepalived.conf of a director (module_utils/keepalived.py): {content, instances, errors}.
-    The services are checked first (their errors, naming the field, come back and nothing is
-    rendered); gateway is the real servers' gateway address, given when a real server uses NAT."""
+    """keepalived.conf of a director (module_utils/keepalived.py): {content, instances, release,
+    dropin, errors}. release: what systemd drops whenever keepalived stops (argv lists), dropin:
+    keepalived.service's drop-in that does it and restarts keepalived. The services are checked
+    first (their errors, naming the field, come back and nothing is rendered); gateway is the real
+    servers' gateway address, given when a real server uses NAT."""
     errors = []
     converted = []
     for index, spec in enumerate(_list(services, 'keepalived_config: the virtual services')):
@@ -122,14 +124,15 @@ def keepalived_config(services, forwarding, facts=None, router_id=51, priority=1
         peers=peers, gateway=model.normalize_address(gateway) if gateway else '', vip_interface=vip_interface or '')
     errors += vrrp_errors
     if errors:
-        return dict(content='', instances=instances, errors=errors)
+        return dict(content='', instances=instances, release=[], dropin='', errors=errors)
     daemon = None
     if sync_daemon and instances:
         daemon = dict(interface=sync_daemon_interface or instances[0]['interface'], instance=instances[0]['name'],
                       id=int(router_id))
     content = keepalived.render(converted, forwarding, instances, sync_group=sync_group, router_name=router_name,
                                 sync_daemon=daemon, timeouts=timeouts)
-    return dict(content=content, instances=instances, errors=[])
+    release = keepalived.release_commands(instances, converted, sync_daemon=daemon is not None)
+    return dict(content=content, instances=instances, release=release, dropin=keepalived.unit_dropin(release), errors=[])
 
 
 def ipvs_rules_without(rules, services, forwarding='dr'):

@@ -11,7 +11,9 @@ With ``director_keepalived`` on, keepalived is the one writer of the inventory's
 - ``split_service``: one inventory entry as (ipvs_service's options, keepalived's fields);
 - ``vrrp_instances``: the VRRP instances a director runs (the VIPs; for NAT, the real servers'
   gateway address too, in a sync group so that both move together), from its facts;
-- ``render``: keepalived.conf, every value from the model, in a stable order.
+- ``render``: keepalived.conf, every value from the model, in a stable order;
+- ``release_commands`` and ``unit_dropin``: keepalived.service's drop-in, which drops what keepalived
+  held whenever it stops (a SIGKILL leaves it all behind) and starts it again.
 
 Only the standard library: this also runs on the controller in the roles' filters.
 """
@@ -21,7 +23,7 @@ from __future__ import annotations
 import copy
 import ipaddress
 
-from ansible_collections.lvs.cluster.plugins.module_utils import model
+from ansible_collections.lvs.cluster.plugins.module_utils import ipvs, model
 
 HEALTH_CHECK_TYPES = ('tcp', 'http', 'https', 'command')
 KEEPALIVED_FIELDS = ('health_check', 'sorry_server', 'quorum', 'inhibit')
@@ -308,4 +310,68 @@ def render(services, forwarding, instances, sync_group='', router_name='', sync_
             continue
         lines.append('')
         lines += _virtual_server(service, extra, forwarding)
+    return '\n'.join(lines) + '\n'
+
+
+# ---------------------------------------------------------------------------------------------
+# keepalived's unit: what systemd releases whenever keepalived stops, and its restart
+
+# keepalived that dies unannounced (SIGKILL, an OOM kill, a crash) leaves its addresses, its
+# services and the kernel's sync daemon behind. systemd starts it again after RESTART_SEC; it
+# starts as BACKUP (every instance's state in keepalived.conf), so it takes no address back before
+# VRRP elects it. At most START_LIMIT_BURST starts in START_LIMIT_INTERVAL_SEC: a flap (a few
+# deaths) is restarted every time; a keepalived that keeps dying stays stopped, holding nothing, and
+# the peer keeps the addresses (each restart of a preempting master is one more failover).
+RESTART_SEC = 1
+START_LIMIT_BURST = 10
+START_LIMIT_INTERVAL_SEC = 300
+
+
+def release_commands(instances, services, sync_daemon=False):
+    """What a director must drop when its keepalived stops for any reason, as argv lists: the
+    floating addresses of its VRRP instances (vrrp_instances(); each on its interface, /32 or /128,
+    so a host's own address of the same value is never touched), the virtual services keepalived
+    writes (services: [(ipvs_service options, keepalived fields)], the present ones; a service of
+    any other writer is left alone) and, when keepalived runs it, the sync daemon (both roles:
+    keepalived starts the one its state wants)."""
+    commands = []
+    for inst in instances:
+        for address in inst['addresses']:
+            commands.append(['ip', 'address', 'del'] + address.split())
+    for service in (pair[0] for pair in services):
+        if model.is_present(service):
+            commands.append(['ipvsadm', '-D'] + ipvs.service_switches(model.service_key(service)))
+    if sync_daemon:
+        commands += [['ipvsadm', '--stop-daemon', 'master'], ['ipvsadm', '--stop-daemon', 'backup']]
+    return commands
+
+
+def _exec_word(word):
+    """One word of a systemd Exec line, quoted where systemd would read it otherwise."""
+    word = word.replace('%', '%%').replace('$', '$$')
+    if not word or any(c in word for c in ' \t\n"\'\\;'):
+        word = '"%s"' % word.replace('\\', '\\\\').replace('"', '\\"')
+    return word
+
+
+def unit_dropin(release, restart_sec=RESTART_SEC, start_limit_burst=START_LIMIT_BURST,
+                start_limit_interval_sec=START_LIMIT_INTERVAL_SEC):
+    """keepalived.service's drop-in: restarted when it ends other than by `systemctl stop`, and
+    release (release_commands()) run whenever it stops. ExecStopPost= runs after a SIGKILL too;
+    '-' because keepalived that stops cleanly has dropped them itself."""
+    lines = ['# Managed by Ansible (lvs.cluster.director): changes made here are overwritten.',
+             '# keepalived that dies (SIGKILL, OOM, a crash) cleans nothing up: whenever it stops, systemd drops',
+             '# what it held (floating addresses, virtual services, sync daemon), then starts it again (as',
+             '# BACKUP: VRRP decides when it holds the addresses again). An operator\'s stop is not undone.',
+             '[Unit]',
+             'StartLimitIntervalSec=%d' % start_limit_interval_sec,
+             'StartLimitBurst=%d' % start_limit_burst,
+             '',
+             '[Service]',
+             # a stop's SIGTERM to keepalived alone (it stops its children itself); when it died on its
+             # own, SIGKILL at once for what is left (children it had started just before)
+             'KillMode=mixed',
+             'Restart=always',
+             'RestartSec=%d' % restart_sec]
+    lines += ['ExecStopPost=-%s' % ' '.join(_exec_word(word) for word in argv) for argv in release]
     return '\n'.join(lines) + '\n'

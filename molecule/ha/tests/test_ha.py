@@ -1,6 +1,7 @@
 """Verify two NAT directors in failover with keepalived: one holder of the floating addresses, the
 table keepalived's alone, health checks, failover and failback with real traffic, connections
-that survive a failover (sync daemon), a planned drain.
+that survive a failover (sync daemon), a planned drain, and a master whose keepalived is killed,
+stopped or loses its VRRP child: it holds nothing, the backup takes over, keepalived comes back.
 
 The tests run in file order: each one leaves the cluster as it found it (director1 holding the
 addresses, both real servers in service). Every measure is printed (pytest -s shows them; the
@@ -10,6 +11,7 @@ molecule log keeps them).
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -89,6 +91,69 @@ def overlaps(samples_a, samples_b):
     return [(a, b) for a in spans(samples_a) for b in spans(samples_b) if a[0] < b[1] and b[0] < a[1]]
 
 
+def overlap_seconds(samples_a, samples_b):
+    """How long, in all, both directors held a floating address (the spans of overlaps())."""
+    return sum(min(a[1], b[1]) - max(a[0], b[0]) for a, b in overlaps(samples_a, samples_b))
+
+
+def longest_wait(answers, since):
+    """The longest time the client went without an answer from since on (by when answers ended),
+    and the answers' end times."""
+    answered = sorted(float(t1) for t0, t1, who in answers if who != "FAILED" and float(t1) >= since)
+    return max(b - a for a, b in zip([since] + answered, answered)), answered
+
+
+def assert_keepalived_services(director):
+    """The director's table has the inventory's services with both real servers: keepalived's."""
+    table = lvsprobe.ipvs_lines(director)
+    for port in (WEB, ECHO):
+        assert f"-A -t {VIP}:{port} -s rr" in table
+        for address in REAL_SERVERS.values():
+            assert f"-a -t {VIP}:{port} -r {address}:{port} -m -w 1" in table
+
+
+def sync_daemons(director):
+    """The roles of the IPVS sync daemons running on the director (master, backup)."""
+    return sorted(line.split()[0] for line in director.check_output("ipvsadm -L --daemon").splitlines()
+                  if "sync daemon" in line)
+
+
+# When a process started, by the lab's clock: its start in /proc (clock ticks since boot) from the
+# boot's time (now less CLOCK_BOOTTIME).
+PROCESS_STARTED = r"""
+import os, sys, time
+boot = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+with open("/proc/%s/stat" % sys.argv[1]) as stat:
+    ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+print("%.3f" % (boot + ticks / os.sysconf("SC_CLK_TCK")))
+"""
+
+
+def process_started(host, pid):
+    return float(host.check_output(f"python3 -c {shlex.quote(PROCESS_STARTED)} {int(pid)}"))
+
+
+def keepalived_state(director):
+    """systemd's view of keepalived (ActiveState, Result, MainPID, NRestarts) and its children's
+    pids (vrrp, checkers: 0 when keepalived does not run)."""
+    state = dict(line.split("=", 1) for line in director.check_output(
+        "systemctl show -p ActiveState,Result,MainPID,NRestarts keepalived").splitlines())
+    for child in ("vrrp", "checkers"):
+        pid = director.run(f"cat /run/{child}.pid").stdout.strip()
+        state[child] = pid if pid and director.run(f"kill -0 {pid}").rc == 0 else "0"
+    return state
+
+
+def once_director1_holds_both_again(samplers, loop, settle):
+    """Wait (60 s at most) until director1 holds both floating addresses and director2 none, let
+    the streams run settle s more, stop them: ({director: samples}, the client's answers)."""
+    wait_for(lambda: holders() == {"director1": sorted(FLOATING), "director2": []}, 60, "director1 holds both again")
+    time.sleep(settle)
+    for process in list(samplers.values()) + [loop]:
+        process.kill()
+    return {name: lvsprobe.lines(process, 10) for name, process in samplers.items()}, lvsprobe.lines(loop, 10)
+
+
 def test_one_director_holds_the_floating_addresses():
     # director1 has the higher priority (first of lvs_directors): it holds the VIP and the gateway
     wait_for(lambda: holders() == {"director1": sorted(FLOATING), "director2": []}, 30, "director1 holds both")
@@ -98,11 +163,7 @@ def test_one_director_holds_the_floating_addresses():
 def test_keepalived_is_the_only_writer_of_the_services(name):
     director = lvsprobe.node(name)
     assert director.service("keepalived").is_running and director.service("keepalived").is_enabled
-    table = lvsprobe.ipvs_lines(director)
-    for port in (WEB, ECHO):
-        assert f"-A -t {VIP}:{port} -s rr" in table
-        for address in REAL_SERVERS.values():
-            assert f"-a -t {VIP}:{port} -r {address}:{port} -m -w 1" in table
+    assert_keepalived_services(director)
     # not in the rules file the ipvsadm service restores at boot, not in the role's own list
     saved = director.file("/etc/ipvsadm.rules").content_string
     assert VIP not in saved, saved
@@ -202,9 +263,7 @@ def test_the_backup_takes_over_within_5_s_and_connections_survive(client):
     samples = {name: lvsprobe.lines(process, 60 if name == "director2" else 2) for name, process in samplers.items()}
 
     # the longest time the client went without an answer, from the failure on (by when answers ended)
-    answered = sorted(float(t1) for t0, t1, who in answers if who != "FAILED" and float(t1) >= killed)
-    gaps = [b - a for a, b in zip([killed] + answered, answered)]
-    longest = max(gaps)
+    longest, answered = longest_wait(answers, killed)
     failed = [(round(float(t0) - killed, 1), round(float(t1) - killed, 1)) for t0, t1, who in answers
               if who == "FAILED" and float(t0) >= killed]
     took_over = min(float(sample[0]) for sample in samples["director2"] if sample[1] != "-") - killed
@@ -232,12 +291,7 @@ def test_the_master_comes_back_and_takes_over_without_two_holders(client):
     subprocess.run(["podman", "start", "director1"], check=True, capture_output=True)
     subprocess.run([os.path.join(LAB, "wait-booted"), "director1"], check=True, capture_output=True)
     samplers["director1"] = lvsprobe.stream("director1", lvsprobe.DIRECTOR_SAMPLER, 60, f"{VIP}:{WEB}", *FLOATING)
-    wait_for(lambda: holders() == {"director1": sorted(FLOATING), "director2": []}, 60, "director1 holds both again")
-    time.sleep(3)
-    for process in list(samplers.values()) + [loop]:
-        process.kill()
-    samples = {name: lvsprobe.lines(process, 10) for name, process in samplers.items()}
-    answers = lvsprobe.lines(loop, 10)
+    samples, answers = once_director1_holds_both_again(samplers, loop, 3)
     assert overlaps(samples["director1"], samples["director2"]) == []
     failed = [(t0, t1) for t0, t1, who in answers if who == "FAILED"]
     print(f"\nmaster back: {len(failed)} of {len(answers)} requests failed during the failback: {failed}")
@@ -277,3 +331,87 @@ def test_a_drained_real_server_ends_its_connections_and_takes_no_new_ones(client
     back = ansible_playbook("--tags", "director_keepalived", os.path.join(PROJECT, "playbooks", "nat.yml"))
     assert back.returncode == 0, back.stdout
     wait_for(lambda: weight(director1, WEB, REAL_SERVERS[drained]) == 1, 30, f"{drained} back in service")
+
+
+# These come last: each failback can leave on the master the sync daemon's copies of connections
+# that broke in it (ESTABLISHED, counted active until the TCP timeout, 900 s), which a drain waits
+# for (until director_drain_timeout) - the drain proof runs before them.
+#
+# How keepalived stops on the master: every process of it killed by one `kill -KILL` (an OOM kill,
+# a crash: nothing is cleaned up; systemd's drop-in releases it all and starts keepalived again;
+# the parent, killed last, may have started new children in between: KillMode=mixed kills those at
+# once), an operator's stop (keepalived releases it all itself; the stop is not undone until the
+# operator starts it), only its VRRP child killed (keepalived's parent starts a new one at once,
+# which drops the addresses as it starts as BACKUP; the unit does not stop).
+KEEPALIVED_STOPS = {
+    "killed": "kill -KILL $(pidof keepalived)",
+    "stopped": "systemctl stop keepalived",
+    "vrrp_child_killed": "kill -KILL $(cat /run/vrrp.pid)",
+}
+
+
+@pytest.mark.parametrize("how", sorted(KEEPALIVED_STOPS))
+def test_a_master_whose_keepalived_stops_holds_nothing_and_takes_over_again(client, how):
+    director1, director2 = lvsprobe.node("director1"), lvsprobe.node("director2")
+    before = keepalived_state(director1)
+    # a new SYN every 0.5 s at most, as in the failover proof
+    loop = lvsprobe.stream("client", lvsprobe.CLIENT_LOOP, VIP, WEB, 90, 0.1, 0.5)
+    samplers = {name: lvsprobe.stream(name, lvsprobe.DIRECTOR_SAMPLER, 90, f"{VIP}:{WEB}", *FLOATING)
+                for name in DIRECTORS}
+    time.sleep(3)
+    began = float(director1.check_output(f"date +%s.%N; {KEEPALIVED_STOPS[how]}").split()[0])
+    if how == "stopped":
+        time.sleep(4)   # systemd would have started it again by now (RestartSec=1)
+        stopped = keepalived_state(director1)
+        assert (stopped["ActiveState"], stopped["Result"]) == ("inactive", "success"), stopped
+        assert holders()["director1"] == [] and VIP not in director1.check_output("ipvsadm -S -n")
+        assert sync_daemons(director1) == []
+        director1.check_output("systemctl start keepalived")
+    else:
+        wait_for(lambda: holders()["director1"] == [], 20, "director1 lets the addresses go")
+    samples, answers = once_director1_holds_both_again(samplers, loop, 2)
+    after = keepalived_state(director1)
+
+    # (s after it began, holds a floating address) of every sample
+    held = {name: [(float(sample[0]) - began, sample[1] != "-") for sample in samples[name]] for name in DIRECTORS}
+    released = min(t for t, holds in held["director1"] if t >= 0 and not holds)
+    back = min(t for t, holds in held["director1"] if holds and t > released)
+    took_over = min([t for t, holds in held["director2"] if t >= 0 and holds] or [float("nan")])
+    longest, answered = longest_wait(answers, began)
+    overlap = overlap_seconds(samples["director1"], samples["director2"])
+    # keepalived's new process (the unit's, restarted by systemd, or started by the operator) or its new VRRP child
+    new = after["vrrp"] if how == "vrrp_child_killed" else after["MainPID"]
+    ran_again = process_started(director1, new) - began
+    # the VRRP states the master went through from then on: its new VRRP process started as BACKUP,
+    # then VRRP made it master again, once (priority 150 preempts 140)
+    journal = director1.check_output(f"journalctl -u keepalived --since @{began:.3f} -o cat --no-pager")
+    transitions = re.findall(r"\((lvs_vip|lvs_gateway)\) Entering (\w+ STATE(?: \(init\))?)", journal)
+    print(f"\nkeepalived {how} on the master: director1 held no address {released:.1f} s after, director2 held"
+          f" them {took_over:.1f} s after, director1 again {back:.1f} s after; keepalived's new process"
+          f" {'(started by the operator) ' if how == 'stopped' else ''}{ran_again:.1f} s after; the client's"
+          f" longest wait for an answer {longest:.1f} s; both directors held a floating address {overlap:.1f} s in all;"
+          f" director1's VRRP {transitions}; children its parent started again: {journal.count('died: Respawning')}")
+    # what a failed assertion shows: the requests (begun, ended, s after) and the samples (s after, holds)
+    timeline = ([(round(float(t0) - began, 2), round(float(t1) - began, 2), who) for t0, t1, who in answers], held)
+    assert overlap <= 1.0, timeline
+    assert longest <= 5 and answered[-1] > back + began, timeline
+    if how == "killed":
+        assert after["MainPID"] != before["MainPID"] and int(after["NRestarts"]) == int(before["NRestarts"]) + 1, after
+    if how == "vrrp_child_killed":
+        # the unit never stopped: the parent started a new VRRP child itself
+        assert (after["MainPID"], after["NRestarts"]) == (before["MainPID"], before["NRestarts"]) and new != before["vrrp"], after
+    if how != "stopped":
+        assert ran_again <= 10, ran_again
+    for name in ("lvs_vip", "lvs_gateway"):
+        assert [state for instance, state in transitions if instance == name] == ["BACKUP STATE (init)", "MASTER STATE"], journal
+    # one transition each way: director1 let go once and took the addresses back once, director2 at most
+    # took them and let them go (in the VRRP child's case it may hold them less than a sample apart)
+    changes = {name: [b[1] for a, b in zip(held[name], held[name][1:]) if a[1] != b[1]] for name in DIRECTORS}
+    assert changes["director1"] == [False, True] and changes["director2"] in ([], [True, False]), timeline
+    # the normal state: one holder (above), keepalived and its checker on both, both tables
+    # keepalived's, the sync daemon sending from the master to the backup
+    for name in DIRECTORS:
+        state = keepalived_state(lvsprobe.node(name))
+        assert state["ActiveState"] == "active" and state["checkers"] != "0", (name, state)
+        assert_keepalived_services(lvsprobe.node(name))
+    assert (sync_daemons(director1), sync_daemons(director2)) == (["master"], ["backup"])

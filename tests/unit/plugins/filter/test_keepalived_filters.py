@@ -11,7 +11,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.lvs.cluster.plugins.filter.ipvs import (
     active_connections, director_config, drain_real_servers, drain_unknown, ipvs_rules_without, ipvs_service_errors,
     ipvs_service_keys, ipvs_timeouts_differ, keepalived_config)
-from ansible_collections.lvs.cluster.plugins.module_utils import model
+from ansible_collections.lvs.cluster.plugins.module_utils import keepalived, model
 
 from conftest import fixture_text
 
@@ -131,6 +131,28 @@ def test_the_keepalived_conf_of_the_backup_nat_director():
         ('lvs_vip', 60, '198.18.0.131', ['198.18.0.130']), ('lvs_gateway', 61, '198.18.1.131', ['198.18.1.130'])]
 
 
+def test_the_unit_drop_in_of_the_backup_nat_director_releases_what_its_keepalived_holds():
+    absent = dict(WEB, address='198.18.0.145', state='absent')
+    config = keepalived_config([WEB, absent], 'nat', facts=D2, peers={'d1': D1}, gateway='198.18.1.1', router_name='d2')
+    assert config['errors'] == []
+    # the absent service is no longer keepalived's: its table entry is not released
+    assert config['release'] == [
+        ['ip', 'address', 'del', '198.18.0.144/32', 'dev', 'eth0'], ['ip', 'address', 'del', '198.18.1.1/32', 'dev', 'eth1'],
+        ['ipvsadm', '-D', '-t', '198.18.0.144:80'], ['ipvsadm', '--stop-daemon', 'master'], ['ipvsadm', '--stop-daemon', 'backup']]
+    # the drop-in's text (tests/unit/plugins/module_utils/test_keepalived.py): ExecStopPost= lines in that order
+    assert config['dropin'] == keepalived.unit_dropin(config['release'])
+    assert config['dropin'].endswith('RestartSec=1\nExecStopPost=-ip address del 198.18.0.144/32 dev eth0\n'
+                                     'ExecStopPost=-ip address del 198.18.1.1/32 dev eth1\n'
+                                     'ExecStopPost=-ipvsadm -D -t 198.18.0.144:80\n'
+                                     'ExecStopPost=-ipvsadm --stop-daemon master\nExecStopPost=-ipvsadm --stop-daemon backup\n')
+
+
+def test_without_sync_daemon_the_drop_in_leaves_the_sync_daemons_alone():
+    config = keepalived_config([WEB], 'nat', facts=D2, gateway='198.18.1.1', sync_daemon=False)
+    assert config['errors'] == [] and 'stop-daemon' not in config['dropin']
+    assert [argv[:2] for argv in config['release']] == [['ip', 'address'], ['ip', 'address'], ['ipvsadm', '-D']]
+
+
 def test_the_directors_configs_differ_only_in_their_own_addresses_priority_and_name():
     common = dict(router_id=51, peers=None, gateway='198.18.1.1')
     d1 = keepalived_config([WEB], 'nat', facts=D1, priority=150, router_name='d1', **common)['content']
@@ -178,7 +200,7 @@ def test_absent_services_hold_no_vip():
 def test_a_bad_service_gives_its_errors_and_no_content():
     bad = dict(WEB, health_check={'type': 'command'})
     config = keepalived_config([WEB, bad, 'web'], 'nat', facts=D2, gateway='198.18.1.1')
-    assert config['content'] == ''
+    assert (config['content'], config['dropin'], config['release']) == ('', '', [])
     assert config['errors'] == ['director_virtual_services[1].health_check.command: is required with type command',
                                 'director_virtual_services[2]: must be a dictionary (a virtual service)']
 

@@ -538,3 +538,69 @@ def test_services_are_rendered_in_their_order():
                 _converted({'address': '198.18.0.144', 'port': 80}, 'dr')]
     heads = [head for head in _blocks(keepalived.render(services, 'dr', [])) if head.startswith('virtual_server')]
     assert heads == ['virtual_server 198.18.0.145 80 {', 'virtual_server fwmark 7 {', 'virtual_server 198.18.0.144 80 {']
+
+
+# ---------------------------------------------------------------------------------------------
+# keepalived.service's drop-in: what is released whenever keepalived stops, and its restart
+
+def test_the_release_of_a_nat_director_drops_its_addresses_services_and_sync_daemon():
+    instances = keepalived.vrrp_instances(['198.18.0.144'], D1, 51, 150, peers={'d2': D2}, gateway='198.18.1.1')[0]
+    services = [_converted({'address': '198.18.0.144', 'port': 80, 'real_servers': [{'address': '198.18.1.132'}]}),
+                _converted({'address': '198.18.0.144', 'port': 53, 'protocol': 'udp'}),
+                _converted({'address': '198.18.0.145', 'port': 80, 'state': 'absent'})]
+    assert keepalived.release_commands(instances, services, sync_daemon=True) == [
+        ['ip', 'address', 'del', '198.18.0.144/32', 'dev', 'eth0'],
+        ['ip', 'address', 'del', '198.18.1.1/32', 'dev', 'eth1'],
+        ['ipvsadm', '-D', '-t', '198.18.0.144:80'],
+        ['ipvsadm', '-D', '-u', '198.18.0.144:53'],
+        ['ipvsadm', '--stop-daemon', 'master'],
+        ['ipvsadm', '--stop-daemon', 'backup'],
+    ]
+
+
+def test_the_release_names_ipv6_and_firewall_mark_services_as_ipvsadm_does():
+    facts = _facts(eth0=[('2001:2::130', '64')])
+    instances = keepalived.vrrp_instances(['2001:2::10'], facts, 51, 100)[0]
+    services = [_converted({'address': '2001:2:0::10', 'port': 443}, 'dr'), _converted({'fwmark': 7, 'family': 'ipv6'}, 'dr'),
+                _converted({'fwmark': 8}, 'dr')]
+    assert keepalived.release_commands(instances, services) == [
+        ['ip', 'address', 'del', '2001:2::10/128', 'dev', 'eth0'],
+        ['ipvsadm', '-D', '-t', '[2001:2::10]:443'],
+        ['ipvsadm', '-D', '-f', '7', '-6'],
+        ['ipvsadm', '-D', '-f', '8'],
+    ]
+
+
+def test_without_instances_nor_services_nothing_is_released():
+    assert keepalived.release_commands([], []) == []
+
+
+def test_the_drop_in_restarts_keepalived_and_releases_on_every_stop():
+    release = [['ip', 'address', 'del', '198.18.0.144/32', 'dev', 'eth0'], ['ipvsadm', '-D', '-t', '198.18.0.144:80'],
+               ['ipvsadm', '--stop-daemon', 'master']]
+    assert keepalived.unit_dropin(release) == """\
+# Managed by Ansible (lvs.cluster.director): changes made here are overwritten.
+# keepalived that dies (SIGKILL, OOM, a crash) cleans nothing up: whenever it stops, systemd drops
+# what it held (floating addresses, virtual services, sync daemon), then starts it again (as
+# BACKUP: VRRP decides when it holds the addresses again). An operator's stop is not undone.
+[Unit]
+StartLimitIntervalSec=300
+StartLimitBurst=10
+
+[Service]
+KillMode=mixed
+Restart=always
+RestartSec=1
+ExecStopPost=-ip address del 198.18.0.144/32 dev eth0
+ExecStopPost=-ipvsadm -D -t 198.18.0.144:80
+ExecStopPost=-ipvsadm --stop-daemon master
+"""
+
+
+def test_the_drop_in_takes_its_limits_and_quotes_what_systemd_would_read_otherwise():
+    dropin = keepalived.unit_dropin([['ip', 'address', 'del', '198.18.0.144/32', 'dev', 'a b'], ['x', '50%', '$HOME', '"q"', '']],
+                                    restart_sec=3, start_limit_burst=4, start_limit_interval_sec=60)
+    assert dropin.splitlines()[5:] == [
+        'StartLimitIntervalSec=60', 'StartLimitBurst=4', '', '[Service]', 'KillMode=mixed', 'Restart=always', 'RestartSec=3',
+        'ExecStopPost=-ip address del 198.18.0.144/32 dev "a b"',
+        'ExecStopPost=-x 50%% $$HOME "\\"q\\"" ""']
